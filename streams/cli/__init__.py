@@ -1,0 +1,33 @@
+"""The `dipwatch` command: parse, build, delegate; errors become one line and an exit code."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from streams.cli import offline
+
+app = typer.Typer(
+    name="dipwatch",
+    help="Tell transient glitches from sustained drops in social-media counts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _setup(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each choice made.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+offline.register(app)
+
+__all__ = ["app"]

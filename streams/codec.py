@@ -1,0 +1,175 @@
+"""Bytes to Update or Rejected(reason), and anomaly events to JSON: the only place formats live."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import orjson
+
+from streams.engine.types import AnomalyEvent, Update
+
+#: The closed set of reasons a record is rejected for; each is counted and sent to the dead letters.
+REJECT_REASONS = (
+    "not_json",
+    "not_object",
+    "missing_field",
+    "bad_type",
+    "bad_value",
+    "bad_time",
+)
+
+_REQUIRED = ("platform", "account", "metric", "value", "ts")
+_EPOCH_MS_ABOVE = 1e11  # the contract: a number above this is epoch milliseconds
+_TS_CACHE_LIMIT = 65_536  # pollers stamp whole batches alike, so a small cache saves most parses
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record that is not a valid update, with why; `raw` is kept so nothing is lost."""
+
+    reason: str
+    detail: str
+    raw: bytes
+
+
+_ts_cache: dict[str, int] = {}
+
+
+def parse_time_ms(ts: object) -> int | None:
+    """Event time in epoch ms from RFC 3339 text, epoch seconds or epoch ms; None when unusable.
+
+    >>> parse_time_ms("2026-11-20T12:00:00Z")
+    1795176000000
+    >>> parse_time_ms(1795694400), parse_time_ms(1795176000000)
+    (1795694400000, 1795176000000)
+    >>> parse_time_ms("2026-11-20 noon") is None, parse_time_ms("2026-11-20T12:00:00") is None
+    (True, True)
+    """
+    if isinstance(ts, str):
+        cached = _ts_cache.get(ts)
+        if cached is not None:
+            return cached
+        try:
+            parsed = datetime.fromisoformat(ts)
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:  # RFC 3339 requires an offset; guessing one would shift events
+            return None
+        ms = int(parsed.timestamp() * 1000)
+        if len(_ts_cache) >= _TS_CACHE_LIMIT:
+            _ts_cache.clear()
+        _ts_cache[ts] = ms
+        return ms
+    if isinstance(ts, (int, float)) and not isinstance(ts, bool) and math.isfinite(ts) and ts > 0:
+        return int(ts) if ts > _EPOCH_MS_ABOVE else int(ts * 1000)
+    return None
+
+
+def update_from_object(obj: object, raw: bytes) -> Update | Rejected:
+    """Validate one decoded JSON value as an update."""
+    if not isinstance(obj, dict):
+        return Rejected("not_object", f"expected a JSON object, got {type(obj).__name__}", raw)
+    try:
+        platform, account, metric = obj["platform"], obj["account"], obj["metric"]
+        value, ts = obj["value"], obj["ts"]
+    except KeyError as missing:
+        return Rejected("missing_field", f"missing field {missing.args[0]!r}", raw)
+    post = obj.get("post")
+    if not (type(platform) is str and type(account) is str and type(metric) is str):
+        return Rejected("bad_type", "platform, account and metric must be strings", raw)
+    if not (platform and account and metric):
+        return Rejected("bad_value", "platform, account and metric must not be empty", raw)
+    if post is not None and type(post) is not str:
+        return Rejected("bad_type", "post must be a string or null", raw)
+    if type(value) is not int and type(value) is not float:
+        return Rejected("bad_type", f"value must be a number, got {type(value).__name__}", raw)
+    if not (value >= 0 and math.isfinite(value)):
+        return Rejected("bad_value", f"value must be a finite number >= 0, got {value!r}", raw)
+    ts_ms = parse_time_ms(ts)
+    if ts_ms is None:
+        return Rejected("bad_time", f"unusable ts {str(ts)[:40]!r}", raw)
+    return Update(platform, account, metric, post, float(value), ts_ms)
+
+
+def decode_line(raw: bytes) -> Update | Rejected:
+    """One JSON Lines record (or one Kafka message holding a single object).
+
+    >>> decode_line(b'{"platform":"x","account":"a","metric":"likes","value":5,"ts":1795176000}')
+    Update('x/a/likes', value=5.0, ts_ms=1795176000000)
+    >>> decode_line(b'{"platform":"x"').reason
+    'not_json'
+    """
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        return Rejected("not_json", f"not JSON: {str(error)[:60]}", raw)
+    return update_from_object(obj, raw)
+
+
+def decode_message(raw: bytes) -> list[Update | Rejected]:
+    """A Kafka message value: one update object or a JSON array of them, each checked on its own.
+
+    >>> [type(r).__name__ for r in decode_message(b'[{"x":1}, 3]')]
+    ['Rejected', 'Rejected']
+    """
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        return [Rejected("not_json", f"not JSON: {str(error)[:60]}", raw)]
+    if isinstance(obj, list):
+        return [update_from_object(item, orjson.dumps(item)) for item in obj]
+    return [update_from_object(obj, raw)]
+
+
+def format_time(ms: int) -> str:
+    """RFC 3339 UTC with a Z, seconds precision unless milliseconds are present.
+
+    >>> format_time(1795176000000), format_time(1795176000250)
+    ('2026-11-20T12:00:00Z', '2026-11-20T12:00:00.250Z')
+    """
+    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    if ms % 1000:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def event_to_dict(event: AnomalyEvent) -> dict[str, object]:
+    """The contract's output object, plus the optional `id` and `incident` used for de-duplication."""
+    return {
+        "kind": event.kind.value,
+        "scope": event.scope.value,
+        "platform": event.platform,
+        "account": event.account,
+        "metric": event.metric,
+        "post": event.post,
+        "onset": format_time(event.onset_ms),
+        "decided": format_time(event.decided_ms),
+        "baseline": event.baseline,
+        "low": event.low,
+        "drop": round(event.drop, 6),
+        "drop_pct": round(event.drop_pct, 3),
+        "cause": event.cause.value,
+        "affected": event.affected,
+        "of": event.of,
+        "message": event.message,
+        "id": event.event_id,
+        "incident": event.incident_id,
+    }
+
+
+def encode_event(event: AnomalyEvent) -> bytes:
+    """One JSON line (without newline) for an anomaly event."""
+    return orjson.dumps(event_to_dict(event))
+
+
+def encode_rejected(rejected: Rejected) -> bytes:
+    """A dead-letter record: the reason and the raw input, so the record can be fixed and re-sent."""
+    return orjson.dumps(
+        {
+            "reason": rejected.reason,
+            "detail": rejected.detail,
+            "raw": rejected.raw.decode("utf-8", errors="replace"),
+        }
+    )

@@ -1,0 +1,7 @@
+"""The pure detection engine: standard library only, event time only, deterministic."""
+
+from streams.engine.config import DetectorConfig
+from streams.engine.detector import Detector
+from streams.engine.types import AnomalyEvent, Cause, Kind, Scope, Update, series_key
+
+__all__ = ["AnomalyEvent", "Cause", "Detector", "DetectorConfig", "Kind", "Scope", "Update", "series_key"]

@@ -1,0 +1,241 @@
+"""Detector: routes updates to their series, keeps event time, and turns decisions into events.
+
+Updates wait in their series' small pending list until the watermark (newest event time seen,
+less the lateness allowance) passes them, and are then applied in event-time order: late,
+duplicated and reordered updates within the allowance give exactly the events an ordered
+stream gives. Holds expire on the watermark too, so a series that goes silent (removed content)
+is still decided.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass
+from heapq import heappop, heappush
+
+from streams.engine.config import HOUR_MS, MINUTE_MS, DetectorConfig
+from streams.engine.messages import describe
+from streams.engine.outcome import Outcome
+from streams.engine.platform import PlatformAggregator, PlatformDelta
+from streams.engine.series import DIPPING, PHASE_NAMES, SeriesState, expire_hold, step
+from streams.engine.types import AnomalyEvent, Kind, Scope, Update, series_key
+
+_EVENT_KINDS = {
+    "glitch": Kind.GLITCH,
+    "paged": Kind.SUSTAINED_DROP,
+    "recovered": Kind.RECOVERY,
+    "stall": Kind.GROWTH_STALL,
+}
+_NEVER = -(2**62)
+
+
+@dataclass
+class DetectorCounts:
+    """What the detector saw, beyond the events: for the summary and the metrics."""
+
+    updates: int = 0
+    duplicates: int = 0
+    too_late: int = 0
+
+
+class Detector:
+    """The engine's facade: `observe()` updates, `advance()` event time, both return events.
+
+    `platforms` decides platform incidents in-process (replay, demo); a worker that shares them
+    across partitions passes `platforms=None` and forwards `take_platform_deltas()` instead.
+
+    >>> d = Detector(DetectorConfig(lateness_ms=0))
+    >>> rows = [(0, 1000), (1, 1001), (2, 1002), (3, 1003), (4, 900), (5, 1004)]
+    >>> events = d.observe_many(Update("x", "acme", "followers", None, v, m * 60_000) for m, v in rows)
+    >>> [(e.kind.value, e.cause.value, e.low) for e in events + d.flush()]
+    [('glitch', 'glitch', 900)]
+    """
+
+    def __init__(
+        self,
+        config: DetectorConfig | None = None,
+        platforms: PlatformAggregator | None | str = "local",
+    ) -> None:
+        self.config = config or DetectorConfig()
+        self.platforms = PlatformAggregator(self.config) if platforms == "local" else platforms
+        self.counts = DetectorCounts()
+        self._series: dict[str, SeriesState] = {}
+        self._due: list[tuple[int, str]] = []
+        self._max_ts = _NEVER
+        self._watermark = _NEVER
+        self._platform_minute = _NEVER
+        self._deltas: list[PlatformDelta] = []
+        self._events: list[AnomalyEvent] = []
+
+    # -- the verbs ---------------------------------------------------------------------------
+
+    def observe(self, update: Update) -> list[AnomalyEvent]:
+        """Take one update; return the events it let the detector decide."""
+        self._accept(update)
+        return self._drain()
+
+    def observe_many(self, updates: Iterable[Update]) -> list[AnomalyEvent]:
+        """Take a batch of updates; the same events as observing them one by one."""
+        accept = self._accept
+        for update in updates:
+            accept(update)
+        return self._drain()
+
+    def advance(self, watermark_ms: int) -> list[AnomalyEvent]:
+        """Move event time forward without data (idle partitions, end of a file)."""
+        if watermark_ms > self._watermark:
+            self._watermark = watermark_ms
+            self._release(watermark_ms)
+        self._advance_platforms(force=True)
+        return self._drain()
+
+    def flush(self) -> list[AnomalyEvent]:
+        """Everything is in (end of a replay): decide up to the newest event time seen."""
+        return self.advance(self._max_ts)
+
+    # -- inspection --------------------------------------------------------------------------
+
+    @property
+    def watermark_ms(self) -> int:
+        return self._watermark
+
+    @property
+    def series_count(self) -> int:
+        return len(self._series)
+
+    def phase_of(self, key: str) -> str | None:
+        """`ok`, `dipping` or `paged` for a known series."""
+        state = self._series.get(key)
+        return None if state is None else PHASE_NAMES[state.phase]
+
+    def take_platform_deltas(self) -> list[PlatformDelta]:
+        """The platform contributions made since the last call (worker mode)."""
+        deltas, self._deltas = self._deltas, []
+        return deltas
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _accept(self, update: Update) -> None:
+        counts = self.counts
+        counts.updates += 1
+        key = update.key
+        state = self._series.get(key)
+        if state is None:
+            state = SeriesState(update.platform, update.account, update.metric, update.post)
+            self._series[key] = state
+        ts = update.ts_ms
+        if ts <= state.last_ts:
+            if ts == state.last_ts:
+                counts.duplicates += 1
+            else:
+                counts.too_late += 1
+            return
+        pending = state.pending
+        if not pending or ts > pending[-1][0]:
+            pending.append((ts, update.value))
+        else:
+            self._insert_out_of_order(pending, ts, update.value)
+        if state.due_ms < 0 or ts < state.due_ms:
+            state.due_ms = ts
+            heappush(self._due, (ts, key))
+        if ts > self._max_ts:
+            self._max_ts = ts
+            mark = ts - self.config.lateness_ms
+            if mark > self._watermark:
+                self._watermark = mark
+                if self._due[0][0] <= mark:
+                    self._release(mark)
+                if mark // MINUTE_MS != self._platform_minute:
+                    self._advance_platforms(force=False)
+
+    def _insert_out_of_order(self, pending: list[tuple[int, float]], ts: int, value: float) -> None:
+        at = bisect.bisect_left(pending, (ts,))
+        if at < len(pending) and pending[at][0] == ts:
+            self.counts.duplicates += 1
+            if value > pending[at][1]:  # conflicting copies: keep the larger, whatever the order
+                pending[at] = (ts, value)
+            return
+        pending.insert(at, (ts, value))
+
+    def _release(self, watermark: int) -> None:
+        due, series = self._due, self._series
+        while due and due[0][0] <= watermark:
+            due_ms, key = heappop(due)
+            state = series.get(key)
+            if state is not None and state.due_ms == due_ms:
+                self._release_series(state, watermark)
+
+    def _release_series(self, state: SeriesState, watermark: int) -> None:
+        cfg = self.config
+        pending = state.pending
+        taken = 0
+        for ts, value in pending:
+            if ts > watermark:
+                break
+            taken += 1
+            if ts // HOUR_MS != state.epoch:
+                state.epoch = ts // HOUR_MS
+                self._deltas.append(
+                    PlatformDelta("active", state.platform, state.metric, state.epoch * HOUR_MS, ts)
+                )
+            outcome = step(state, ts, value, cfg)
+            if outcome is not None:
+                self._record(state, outcome)
+        del pending[:taken]
+        if state.phase == DIPPING and state.hold_until_ms <= watermark:
+            self._record(state, expire_hold(state))
+        due_ms = pending[0][0] if pending else -1
+        if state.phase == DIPPING and (due_ms < 0 or state.hold_until_ms < due_ms):
+            due_ms = state.hold_until_ms
+        state.due_ms = due_ms
+        if due_ms >= 0:
+            heappush(self._due, (due_ms, series_key(state.platform, state.account, state.metric, state.post)))
+
+    def _record(self, state: SeriesState, outcome: Outcome | None) -> None:
+        while outcome is not None:
+            bucket = outcome.onset_ms // MINUTE_MS * MINUTE_MS
+            if outcome.kind != "stall":
+                self._deltas.append(
+                    PlatformDelta(
+                        outcome.kind, state.platform, state.metric, bucket,
+                        outcome.onset_ms if outcome.kind == "opened" else outcome.at_ms,
+                        outcome.baseline, outcome.low, outcome.cause.value,
+                    )  # fmt: skip
+                )
+            kind = _EVENT_KINDS.get(outcome.kind)
+            if kind is not None:
+                self._events.append(_series_event(state, kind, outcome))
+            outcome = outcome.then
+
+    def _advance_platforms(self, force: bool) -> None:
+        """Feed platform deltas to the in-process aggregator, at most once per watermark minute."""
+        platforms = self.platforms
+        if platforms is None:
+            return
+        minute = self._watermark // MINUTE_MS
+        if not force and minute == self._platform_minute:
+            return
+        self._platform_minute = minute
+        for delta in self._deltas:
+            platforms.add(delta)
+        self._deltas.clear()
+        self._events.extend(platforms.advance(self._watermark))
+
+    def _drain(self) -> list[AnomalyEvent]:
+        if not self._events:
+            return []
+        events, self._events = self._events, []
+        events.sort(key=AnomalyEvent.sort_key)
+        return events
+
+
+def _series_event(state: SeriesState, kind: Kind, outcome: Outcome) -> AnomalyEvent:
+    who = series_key(state.platform, state.account, state.metric, state.post)
+    message = describe(
+        kind, who, outcome.baseline, outcome.low, outcome.onset_ms, outcome.at_ms, outcome.cause
+    )
+    return AnomalyEvent(
+        kind, Scope.SERIES, state.platform, state.account, state.metric, state.post,
+        outcome.onset_ms, outcome.at_ms, outcome.baseline, outcome.low, outcome.cause, message,
+    )  # fmt: skip

@@ -1,0 +1,256 @@
+"""Per-series state and step(): the glitch / sustained / recovery state machine on event time.
+
+One series is judged against its own peak: the highest count shown while nothing was wrong.
+A fall below the peak by at least the drop threshold opens a *dip*; a dip that regains
+`recover_fraction` of its loss before the hold expires is a glitch, otherwise it becomes a page
+(`sustained_drop`), which a later return of the loss resolves (`recovery`). A slow bleed never
+crosses the threshold in one step, but it does cross it against the peak: that is the cumulative
+(attrition) test, with the onset taken where the decline began.
+
+The state is a slotted object mutated in place by `step()`: building a new frozen state per update
+would cost more than the whole detection, and the Detector owns each state exclusively.
+"""
+
+from __future__ import annotations
+
+from streams.engine.config import HOUR_MS, DetectorConfig
+from streams.engine.growth import GrowthWindows, stall_event
+from streams.engine.outcome import Outcome, from_dip
+from streams.engine.rounding import display_step
+from streams.engine.types import Cause
+
+OK, DIPPING, PAGED = 0, 1, 2
+PHASE_NAMES = ("ok", "dipping", "paged")
+
+_RING = 8  # recent distinct values kept to recognise a stale replica showing one of them again
+_NOISE_ALPHA = 1 / 32  # slow: the noise level must not chase a developing loss
+_DECLINE_START = 0.25  # share of the threshold below the peak at which a slow decline is dated
+
+
+class SeriesState:
+    """Everything remembered about one series; fixed size, so millions fit in a worker."""
+
+    __slots__ = (
+        "platform", "account", "metric", "post",
+        "n", "last_ts", "prev_ts", "peak", "peak_before_jump", "noise",
+        "decline_ts", "decline_prev_ts",
+        "phase", "onset_ms", "hold_until_ms", "baseline", "low", "is_slow", "dip_rate",
+        "ring", "ring_i", "growth", "epoch", "pending", "due_ms",
+    )  # fmt: skip
+
+    def __init__(self, platform: str, account: str, metric: str, post: str | None) -> None:
+        self.platform, self.account, self.metric, self.post = platform, account, metric, post
+        self.n = 0
+        self.last_ts = -1  # event time of the last applied update
+        self.prev_ts = -1  # event time of the one before it
+        self.peak = -1.0
+        self.peak_before_jump = -1.0  # >= 0 while a jump up waits for a second look
+        self.noise = 0.0
+        self.decline_ts = 0  # first update of the current decline, 0 when none
+        self.decline_prev_ts = 0
+        self.phase = OK
+        self.onset_ms = 0
+        self.hold_until_ms = 0
+        self.baseline = 0.0
+        self.low = 0.0
+        self.is_slow = False
+        self.dip_rate = 0.0
+        self.ring = [-1.0] * _RING
+        self.ring_i = 0
+        self.growth = GrowthWindows()
+        self.epoch = -1
+        self.pending: list[tuple[int, float]] = []  # updates not yet released, in ts order
+        self.due_ms = -1  # when the Detector must next look at this series; -1 when not scheduled
+
+
+def threshold(peak: float, noise: float, cfg: DetectorConfig) -> float:
+    """Smallest fall below `peak` that counts as a drop for a series of this noise.
+
+    >>> threshold(100_000.0, 0.0, DetectorConfig())
+    2000.0
+    >>> threshold(500.0, 0.0, DetectorConfig())  # the absolute floor
+    20.0
+    """
+    relative = peak * cfg.min_drop_pct / 100.0
+    return max(relative, cfg.min_drop_abs, cfg.noise_factor * noise)
+
+
+def step(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outcome | None:
+    """Apply one update (already in event-time order, not older than the last); maybe decide."""
+    if state.phase == DIPPING and ts > state.hold_until_ms:
+        decided = expire_hold(state)
+        return _also(decided, _step_paged(state, ts, value, cfg))
+    state.prev_ts = state.last_ts
+    state.last_ts = ts
+    if state.n < 1_000_000:
+        state.n += 1
+    if state.phase == OK:
+        return _step_ok(state, ts, value, cfg)
+    if state.phase == DIPPING:
+        return _step_dipping(state, ts, value, cfg)
+    return _step_paged_applied(state, ts, value, cfg)
+
+
+def _step_ok(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outcome | None:
+    peak = state.peak
+    if value >= peak:
+        return _new_peak(state, ts, value, cfg)
+    drawdown = peak - value
+    limit = threshold(peak, state.noise, cfg)
+    if state.peak_before_jump >= 0.0:
+        # The last update jumped up; falling straight back means it was a spike, not a new level.
+        if drawdown >= limit:
+            state.peak = max(state.peak_before_jump, value)
+            state.peak_before_jump = -1.0
+            return None
+        state.peak_before_jump = -1.0
+    if drawdown >= limit and state.n > cfg.warmup_updates:
+        step_size = display_step(peak, value)
+        if drawdown >= cfg.rounding_factor * step_size:
+            return _open_dip(state, ts, value, cfg)
+    if drawdown < 0.5 * limit:  # learn the noise only from points that are clearly normal
+        state.noise += (drawdown - state.noise) * _NOISE_ALPHA
+    if drawdown > _DECLINE_START * limit:
+        if state.decline_ts == 0:
+            state.decline_ts, state.decline_prev_ts = ts, state.prev_ts
+    else:
+        state.decline_ts = 0
+    _remember(state, value)
+    if state.growth.observe(ts, value, cfg.stall_window_ms):
+        return _maybe_stall(state, ts, value, cfg)
+    return None
+
+
+def _new_peak(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outcome | None:
+    peak = state.peak
+    if peak >= 0.0 and value - peak >= threshold(peak, state.noise, cfg):
+        state.peak_before_jump = peak
+    else:
+        state.peak_before_jump = -1.0
+    state.noise -= state.noise * _NOISE_ALPHA
+    state.peak = value
+    state.decline_ts = 0
+    if value != state.ring[state.ring_i - 1]:
+        _remember(state, value)
+    if state.growth.observe(ts, value, cfg.stall_window_ms):
+        return _maybe_stall(state, ts, value, cfg)
+    return None
+
+
+def _remember(state: SeriesState, value: float) -> None:
+    ring = state.ring
+    if value != ring[state.ring_i - 1]:
+        ring[state.ring_i] = value
+        state.ring_i = (state.ring_i + 1) % _RING
+
+
+def _maybe_stall(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outcome | None:
+    floor = threshold(state.peak, 0.0, cfg)
+    return stall_event(state.growth, ts, value, floor, cfg.stall_ratio)
+
+
+def _open_dip(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outcome | None:
+    """A drop crossed the threshold: date its onset and start the hold."""
+    is_slow = state.decline_ts != 0 and state.decline_ts < ts
+    onset, before = (state.decline_ts, state.decline_prev_ts) if is_slow else (ts, state.prev_ts)
+    hold_from = onset - cfg.hold_backdate_max_ms
+    if before > hold_from:  # the drop happened after the last normal observation
+        hold_from = before
+    state.phase = DIPPING
+    state.onset_ms = onset
+    state.hold_until_ms = max(hold_from + cfg.hold_ms, ts)
+    state.baseline = state.peak
+    state.low = value
+    state.is_slow = is_slow
+    state.dip_rate = max(state.growth.rate_ref(), 0.0)
+    state.decline_ts = 0
+    state.peak_before_jump = -1.0
+    return from_dip("opened", state, ts)
+
+
+def _step_dipping(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outcome | None:
+    if value < state.low:
+        state.low = value
+    if _has_regained(state.baseline, state.low, value, cfg):
+        outcome = from_dip("glitch", state, ts, cause=_glitch_cause(state))
+        state.phase = OK
+        state.peak = max(state.baseline, value)
+        _remember(state, value)
+        return outcome
+    return None
+
+
+def expire_hold(state: SeriesState) -> Outcome:
+    """The hold ran out with the loss still there: the dip becomes a page."""
+    state.phase = PAGED
+    state.growth.reset()
+    return from_dip("paged", state, state.hold_until_ms, cause=_page_cause(state))
+
+
+def _step_paged(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outcome | None:
+    state.prev_ts = state.last_ts
+    state.last_ts = ts
+    return _step_paged_applied(state, ts, value, cfg)
+
+
+def _step_paged_applied(
+    state: SeriesState, ts: int, value: float, cfg: DetectorConfig
+) -> Outcome | None:
+    if value < state.low:
+        state.low = value
+    # The loss must come back against where the count would be by now: half the old growth,
+    # so a purged account regrowing at its usual pace is never taken for a recovery.
+    target = state.baseline + 0.5 * state.dip_rate * (ts - state.onset_ms)
+    if _has_regained(target, state.low, value, cfg):
+        _return_to_normal(state, value)
+        return from_dip("recovered", state, ts, cause=Cause.OUTAGE)
+    if ts - state.onset_ms >= cfg.settle_ms:  # a lasting loss becomes the new normal, silently
+        _return_to_normal(state, value)
+    return None
+
+
+def _return_to_normal(state: SeriesState, value: float) -> None:
+    state.phase = OK
+    state.peak = value
+    state.noise = 0.0
+    state.decline_ts = 0
+    state.growth.reset()
+    _remember(state, value)
+
+
+def _has_regained(target: float, low: float, value: float, cfg: DetectorConfig) -> bool:
+    return value - low >= cfg.recover_fraction * (target - low)
+
+
+def _is_stale(state: SeriesState) -> bool:
+    """The low equals a value the series showed a little earlier: a stale replica or cache."""
+    return state.low > 0.0 and state.low in state.ring
+
+
+def _glitch_cause(state: SeriesState) -> Cause:
+    return Cause.DELAY if _is_stale(state) else Cause.GLITCH
+
+
+def _page_cause(state: SeriesState) -> Cause:
+    if state.low <= 0.0:
+        return Cause.REMOVAL
+    if state.is_slow:
+        return Cause.ATTRITION
+    if _is_stale(state):
+        return Cause.DELAY
+    return Cause.PURGE
+
+
+def _also(first: Outcome, second: Outcome | None) -> Outcome:
+    """Chain two outcomes of one update (a hold expiring, then the update's own decision)."""
+    if second is not None:
+        first.then = second
+    return first
+
+
+def epoch_of(ts: int) -> int:
+    """The hour an update falls in, for counting a platform's active series."""
+    return ts // HOUR_MS
+
+
+__all__ = ["DIPPING", "OK", "PAGED", "PHASE_NAMES", "SeriesState", "expire_hold", "step"]

@@ -1,0 +1,153 @@
+"""Settings: the only module that reads the environment or a config file.
+
+Precedence: command-line flag > environment (`DIPWATCH_`, nested with `__`) > TOML config file >
+default. Secrets are `SecretStr`: masked whenever settings are printed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from streams.engine.config import DetectorConfig
+from streams.errors import ConfigError
+
+_DETECTOR_DEFAULTS = DetectorConfig()
+
+
+class DetectorSettings(BaseModel):
+    """Mirrors DetectorConfig field by field; DetectorConfig validates the ranges."""
+
+    model_config = {"extra": "forbid"}
+
+    hold_ms: int = _DETECTOR_DEFAULTS.hold_ms
+    min_drop_pct: float = _DETECTOR_DEFAULTS.min_drop_pct
+    min_drop_abs: float = _DETECTOR_DEFAULTS.min_drop_abs
+    recover_fraction: float = _DETECTOR_DEFAULTS.recover_fraction
+    noise_factor: float = _DETECTOR_DEFAULTS.noise_factor
+    rounding_factor: float = _DETECTOR_DEFAULTS.rounding_factor
+    warmup_updates: int = _DETECTOR_DEFAULTS.warmup_updates
+    lateness_ms: int = _DETECTOR_DEFAULTS.lateness_ms
+    hold_backdate_max_ms: int = _DETECTOR_DEFAULTS.hold_backdate_max_ms
+    settle_ms: int = _DETECTOR_DEFAULTS.settle_ms
+    stall_window_ms: int = _DETECTOR_DEFAULTS.stall_window_ms
+    stall_ratio: float = _DETECTOR_DEFAULTS.stall_ratio
+    platform_window_ms: int = _DETECTOR_DEFAULTS.platform_window_ms
+    platform_min_series: int = _DETECTOR_DEFAULTS.platform_min_series
+    platform_min_fraction: float = _DETECTOR_DEFAULTS.platform_min_fraction
+
+    @model_validator(mode="after")
+    def _in_range(self) -> DetectorSettings:
+        self.to_config()  # raises ValueError naming the field and its range
+        return self
+
+    def to_config(self) -> DetectorConfig:
+        return DetectorConfig.from_mapping(self.model_dump())
+
+
+class KafkaSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    input_topic: str = "dipwatch.metrics"
+    output_topic: str = "dipwatch.anomalies"
+    dead_letter_topic: str = "dipwatch.metrics.dlq"
+    platform_topic: str = "dipwatch.platform"
+    partitions: int = Field(default=4, ge=1, le=1024)
+    replication_factor: int = Field(default=1, ge=1, le=16)
+    group_id: str = "dipwatch"
+
+
+class WorkerSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    store: str = "rocksdb://"
+    data_dir: Path = Path("./.dipwatch-data")
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+    batch_timeout_s: float = Field(default=0.5, gt=0, le=60)
+    idle_flush_s: float = Field(default=30.0, gt=0, le=3600)
+
+
+class InfluxSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    enabled: bool = False
+    url: str = "http://127.0.0.1:8086"
+    token: SecretStr = SecretStr("")
+    org: str = "-"
+    bucket: str = "dipwatch/autogen"
+    write_counts: bool = True
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
+    flush_interval_ms: int = Field(default=1000, ge=10, le=600_000)
+    buffer_limit: int = Field(default=200_000, ge=1000, le=50_000_000)
+
+
+class GrafanaSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    url: str = "http://127.0.0.1:3000"
+    token: SecretStr = SecretStr("")
+    folder: str = "dipwatch"
+    contact: str = "webhook"
+    webhook_url: str = "http://127.0.0.1:9099/dipwatch"
+    slack_url: SecretStr = SecretStr("")
+    email_addresses: str = ""
+    pagerduty_key: SecretStr = SecretStr("")
+    annotations: bool = False
+
+
+class Settings(BaseSettings):
+    """All of dipwatch's configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="DIPWATCH_", env_nested_delimiter="__", extra="forbid")
+
+    detector: DetectorSettings = DetectorSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    worker: WorkerSettings = WorkerSettings()
+    influx: InfluxSettings = InfluxSettings()
+    grafana: GrafanaSettings = GrafanaSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Resolve settings with the documented precedence; raise ConfigError field by field."""
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist")
+
+    class _Resolved(Settings):
+        model_config = SettingsConfigDict(toml_file=config_file)
+
+    try:
+        resolved = _Resolved(**overrides)
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from error
+    except ValueError as error:  # a malformed TOML file
+        raise ConfigError(f"config file {config_file}: {error}") from error
+    return resolved
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for problem in error.errors():
+        where = ".".join(str(p) for p in problem["loc"]) or "settings"
+        parts.append(f"{where}: {problem['msg']}")
+    return "invalid configuration: " + "; ".join(parts)
