@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import orjson
 
@@ -35,6 +35,8 @@ class Rejected:
 
 
 _ts_cache: dict[str, int] = {}
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_MS = timedelta(milliseconds=1)
 
 
 def parse_time_ms(ts: object) -> int | None:
@@ -57,7 +59,7 @@ def parse_time_ms(ts: object) -> int | None:
             return None
         if parsed.tzinfo is None:  # RFC 3339 requires an offset; guessing one would shift events
             return None
-        ms = int(parsed.timestamp() * 1000)
+        ms = (parsed - _EPOCH) // _ONE_MS  # exact: float seconds would round some milliseconds
         if len(_ts_cache) >= _TS_CACHE_LIMIT:
             _ts_cache.clear()
         _ts_cache[ts] = ms

@@ -8,6 +8,7 @@ from streams.engine.outcome import Outcome
 from streams.engine.types import Cause
 
 _NAN = math.nan
+_MIN_OPEN_SPAN_MS = 30 * 60_000
 
 
 class GrowthWindows:
@@ -19,7 +20,7 @@ class GrowthWindows:
     >>> g = GrowthWindows()
     >>> [g.observe(t * 60_000, 1000.0 + 10 * t, 3_600_000) for t in (0, 60, 120)]
     [False, True, True]
-    >>> round(g.rate_ref() * 3_600_000)
+    >>> round(g.rate_ref(7_200_000, 2200.0) * 3_600_000)
     600
     """
 
@@ -53,10 +54,14 @@ class GrowthWindows:
         self.start_ts, self.start_value = ts, value
         return True
 
-    def rate_ref(self) -> float:
-        """Counts per ms over the last closed window (0 when unknown)."""
+    def rate_ref(self, ts: int, value: float) -> float:
+        """Counts per ms over the last closed window, else over the open one if it is long
+        enough to mean something (0 when unknown); `ts`, `value` is the latest normal update."""
         if self.span_last > 0 and not math.isnan(self.gain_last):
             return self.gain_last / self.span_last
+        span = ts - self.start_ts
+        if self.start_ts >= 0 and span >= _MIN_OPEN_SPAN_MS:
+            return (value - self.start_value) / span
         return 0.0
 
 

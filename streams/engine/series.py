@@ -22,9 +22,9 @@ from streams.engine.types import Cause
 OK, DIPPING, PAGED = 0, 1, 2
 PHASE_NAMES = ("ok", "dipping", "paged")
 
-_RING = 8  # recent distinct values kept to recognise a stale replica showing one of them again
-_NOISE_ALPHA = 1 / 32  # slow: the noise level must not chase a developing loss
-_DECLINE_START = 0.25  # share of the threshold below the peak at which a slow decline is dated
+_RING = 16  # recent distinct values (a quarter hour of one-minute polls) kept to recognise a stale replica showing one of them again
+_NOISE_ALPHA = 1 / 32  # about the last half hour of one-minute polls
+_DECLINE_START = 0.1  # share of the threshold below the peak at which a slow decline is dated
 
 
 class SeriesState:
@@ -32,7 +32,7 @@ class SeriesState:
 
     __slots__ = (
         "platform", "account", "metric", "post",
-        "n", "last_ts", "prev_ts", "peak", "peak_before_jump", "noise",
+        "n", "last_ts", "prev_ts", "last_value", "peak", "peak_before_jump", "step_mean", "noise",
         "decline_ts", "decline_prev_ts",
         "phase", "onset_ms", "hold_until_ms", "baseline", "low", "is_slow", "dip_rate",
         "ring", "ring_i", "growth", "epoch", "pending", "due_ms",
@@ -43,9 +43,11 @@ class SeriesState:
         self.n = 0
         self.last_ts = -1  # event time of the last applied update
         self.prev_ts = -1  # event time of the one before it
+        self.last_value = 0.0
         self.peak = -1.0
         self.peak_before_jump = -1.0  # >= 0 while a jump up waits for a second look
-        self.noise = 0.0
+        self.step_mean = 0.0  # usual change from one update to the next
+        self.noise = 0.0  # usual deviation from that change: jitter, not trend
         self.decline_ts = 0  # first update of the current decline, 0 when none
         self.decline_prev_ts = 0
         self.phase = OK
@@ -76,27 +78,54 @@ def threshold(peak: float, noise: float, cfg: DetectorConfig) -> float:
 
 
 def step(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outcome | None:
-    """Apply one update (already in event-time order, not older than the last); maybe decide."""
-    if state.phase == DIPPING and ts > state.hold_until_ms:
+    """Apply one update (already in event-time order, newer than the last); maybe decide.
+
+    The normal case (no dip open) is written inline: it runs for nearly every update.
+    """
+    phase = state.phase
+    if phase == DIPPING and ts > state.hold_until_ms:
         decided = expire_hold(state)
         return _also(decided, _step_paged(state, ts, value, cfg))
     state.prev_ts = state.last_ts
     state.last_ts = ts
-    if state.n < 1_000_000:
-        state.n += 1
-    if state.phase == OK:
-        return _step_ok(state, ts, value, cfg)
-    if state.phase == DIPPING:
-        return _step_dipping(state, ts, value, cfg)
-    return _step_paged_applied(state, ts, value, cfg)
-
-
-def _step_ok(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outcome | None:
+    state.n += 1
+    last = state.last_value
+    state.last_value = value
+    if phase != OK:
+        if phase == DIPPING:
+            return _step_dipping(state, ts, value, cfg)
+        return _step_paged_applied(state, ts, value, cfg)
+    outcome = None
     peak = state.peak
     if value >= peak:
-        return _new_peak(state, ts, value, cfg)
-    drawdown = peak - value
-    limit = threshold(peak, state.noise, cfg)
+        # A jump up by a drop's worth is confirmed by the next update before it becomes the peak.
+        is_jump = value - peak >= cfg.min_drop_abs and peak >= 0.0
+        state.peak_before_jump = peak if is_jump and value - peak >= threshold(peak, state.noise, cfg) else -1.0
+        state.peak = value
+        state.decline_ts = 0
+    else:
+        outcome = _below_peak(state, ts, value, last, cfg)
+        if state.phase != OK:
+            return outcome
+    if state.n > 2:  # jitter around the usual step: a steady decline has little, so can't mask itself
+        change = value - last
+        mean = state.step_mean + (change - state.step_mean) * _NOISE_ALPHA
+        state.step_mean = mean
+        state.noise += (abs(change - mean) - state.noise) * _NOISE_ALPHA
+    if value != last:
+        state.ring[state.ring_i] = value
+        state.ring_i = (state.ring_i + 1) % _RING
+    growth = state.growth
+    if ts - growth.start_ts >= cfg.stall_window_ms and growth.observe(ts, value, cfg.stall_window_ms):
+        return _maybe_stall(state, ts, value, cfg)
+    return outcome
+
+
+def _below_peak(
+    state: SeriesState, ts: int, value: float, last: float, cfg: DetectorConfig
+) -> Outcome | None:
+    drawdown = state.peak - value
+    limit = threshold(state.peak, state.noise, cfg)
     if state.peak_before_jump >= 0.0:
         # The last update jumped up; falling straight back means it was a spike, not a new level.
         if drawdown >= limit:
@@ -105,35 +134,13 @@ def _step_ok(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> 
             return None
         state.peak_before_jump = -1.0
     if drawdown >= limit and state.n > cfg.warmup_updates:
-        step_size = display_step(peak, value)
-        if drawdown >= cfg.rounding_factor * step_size:
-            return _open_dip(state, ts, value, cfg)
-    if drawdown < 0.5 * limit:  # learn the noise only from points that are clearly normal
-        state.noise += (drawdown - state.noise) * _NOISE_ALPHA
-    if drawdown > _DECLINE_START * limit:
+        if drawdown >= cfg.rounding_factor * display_step(state.peak, value):
+            return _open_dip(state, ts, value, last, cfg)
+    if drawdown > _DECLINE_START * limit and drawdown > cfg.noise_factor * state.noise:
         if state.decline_ts == 0:
             state.decline_ts, state.decline_prev_ts = ts, state.prev_ts
     else:
         state.decline_ts = 0
-    _remember(state, value)
-    if state.growth.observe(ts, value, cfg.stall_window_ms):
-        return _maybe_stall(state, ts, value, cfg)
-    return None
-
-
-def _new_peak(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outcome | None:
-    peak = state.peak
-    if peak >= 0.0 and value - peak >= threshold(peak, state.noise, cfg):
-        state.peak_before_jump = peak
-    else:
-        state.peak_before_jump = -1.0
-    state.noise -= state.noise * _NOISE_ALPHA
-    state.peak = value
-    state.decline_ts = 0
-    if value != state.ring[state.ring_i - 1]:
-        _remember(state, value)
-    if state.growth.observe(ts, value, cfg.stall_window_ms):
-        return _maybe_stall(state, ts, value, cfg)
     return None
 
 
@@ -149,9 +156,12 @@ def _maybe_stall(state: SeriesState, ts: int, value: float, cfg: DetectorConfig)
     return stall_event(state.growth, ts, value, floor, cfg.stall_ratio)
 
 
-def _open_dip(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outcome | None:
+def _open_dip(
+    state: SeriesState, ts: int, value: float, last: float, cfg: DetectorConfig
+) -> Outcome | None:
     """A drop crossed the threshold: date its onset and start the hold."""
-    is_slow = state.decline_ts != 0 and state.decline_ts < ts
+    # Slow when most of the loss came before this update: a bleed, not one step.
+    is_slow = state.decline_ts != 0 and last - value < 0.5 * (state.peak - value)
     onset, before = (state.decline_ts, state.decline_prev_ts) if is_slow else (ts, state.prev_ts)
     hold_from = onset - cfg.hold_backdate_max_ms
     if before > hold_from:  # the drop happened after the last normal observation
@@ -162,7 +172,7 @@ def _open_dip(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) ->
     state.baseline = state.peak
     state.low = value
     state.is_slow = is_slow
-    state.dip_rate = max(state.growth.rate_ref(), 0.0)
+    state.dip_rate = max(state.growth.rate_ref(state.prev_ts, last), 0.0)
     state.decline_ts = 0
     state.peak_before_jump = -1.0
     return from_dip("opened", state, ts)
@@ -171,7 +181,7 @@ def _open_dip(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) ->
 def _step_dipping(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outcome | None:
     if value < state.low:
         state.low = value
-    if _has_regained(state.baseline, state.low, value, cfg):
+    if _has_regained(state.baseline, state, value, cfg):
         outcome = from_dip("glitch", state, ts, cause=_glitch_cause(state))
         state.phase = OK
         state.peak = max(state.baseline, value)
@@ -190,6 +200,7 @@ def expire_hold(state: SeriesState) -> Outcome:
 def _step_paged(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outcome | None:
     state.prev_ts = state.last_ts
     state.last_ts = ts
+    state.last_value = value
     return _step_paged_applied(state, ts, value, cfg)
 
 
@@ -198,10 +209,10 @@ def _step_paged_applied(
 ) -> Outcome | None:
     if value < state.low:
         state.low = value
-    # The loss must come back against where the count would be by now: half the old growth,
-    # so a purged account regrowing at its usual pace is never taken for a recovery.
-    target = state.baseline + 0.5 * state.dip_rate * (ts - state.onset_ms)
-    if _has_regained(target, state.low, value, cfg):
+    # The loss must come back against where the count would be by now at its old growth, so a
+    # purged account regrowing at its usual pace is never taken for a recovery.
+    target = state.baseline + state.dip_rate * (ts - state.onset_ms)
+    if _has_regained(target, state, value, cfg):
         _return_to_normal(state, value)
         return from_dip("recovered", state, ts, cause=Cause.OUTAGE)
     if ts - state.onset_ms >= cfg.settle_ms:  # a lasting loss becomes the new normal, silently
@@ -218,8 +229,9 @@ def _return_to_normal(state: SeriesState, value: float) -> None:
     _remember(state, value)
 
 
-def _has_regained(target: float, low: float, value: float, cfg: DetectorConfig) -> bool:
-    return value - low >= cfg.recover_fraction * (target - low)
+def _has_regained(target: float, state: SeriesState, value: float, cfg: DetectorConfig) -> bool:
+    """The gap below `target` has closed to within (1 - recover_fraction) of the loss."""
+    return target - value <= (1.0 - cfg.recover_fraction) * (state.baseline - state.low)
 
 
 def _is_stale(state: SeriesState) -> bool:

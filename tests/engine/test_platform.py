@@ -1,0 +1,98 @@
+"""Platform incidents: many series of one platform and metric at once become one event."""
+
+from __future__ import annotations
+
+import zlib
+
+from streams.engine import AnomalyEvent, Detector, DetectorConfig, Kind, Scope, Update
+from streams.engine.platform import PlatformAggregator
+from tests.engine.scenarios import MINUTE, T0, growing, minute_of, updates
+
+
+def fleet(count: int, shape, platform: str = "instagram") -> list[Update]:
+    """`count` accounts of one platform; `shape(i)` gives account i's (minute, value) rows."""
+    items: list[Update] = []
+    for i in range(count):
+        items += updates(shape(i), key=f"{platform}/acct{i}/followers")
+    return sorted(items, key=lambda u: (u.ts_ms, u.key))
+
+
+def outage_shape(i: int):
+    base = 10_000 + 1_000 * i
+    rows = growing(0, 120, base, 1)
+    return rows + [(m, round(base * 0.8)) for m in range(120, 200)] + growing(200, 300, base + 200, 1)
+
+
+def purge_shape(i: int):
+    base = 10_000 + 1_000 * i
+    return growing(0, 120, base, 1) + growing(120 + i % 3, 300, round(base * 0.96), 1)
+
+
+def glitch_shape(i: int):
+    base = 10_000 + 1_000 * i
+    return growing(0, 120, base, 1) + [(120, 0), (121, 0)] + growing(122, 200, base + 122, 1)
+
+
+def platform_events(events):
+    return [e for e in events if e.scope is Scope.PLATFORM]
+
+
+def run_all(items, config=None):
+    detector = Detector(config)
+    return detector.observe_many(items) + detector.flush()
+
+
+def test_platform_wide_purge_is_one_platform_page_with_affected_and_of() -> None:
+    items = fleet(12, purge_shape) + updates(growing(0, 300, 5_000, 1), "instagram/quiet/followers")
+    events = run_all(items)
+    platform = platform_events(events)
+    assert [(e.kind, e.cause.value) for e in platform] == [(Kind.SUSTAINED_DROP, "purge")]
+    assert platform[0].affected == 12 and platform[0].of == 13
+    assert platform[0].account is None and platform[0].post is None
+    assert minute_of(platform[0].onset_ms) == 120
+    assert sum(1 for e in events if e.scope is Scope.SERIES and e.kind is Kind.SUSTAINED_DROP) == 12
+
+
+def test_platform_outage_that_comes_back_pages_then_recovers_once() -> None:
+    events = platform_events(run_all(fleet(10, outage_shape)))
+    assert [e.kind for e in events] == [Kind.SUSTAINED_DROP, Kind.RECOVERY]
+    assert minute_of(events[1].decided_ms) == 200
+
+
+def test_platform_glitch_is_a_platform_glitch_not_a_page() -> None:
+    events = platform_events(run_all(fleet(10, glitch_shape)))
+    assert [e.kind for e in events] == [Kind.GLITCH]
+
+
+def test_a_few_series_dropping_together_is_not_a_platform_incident() -> None:
+    items = fleet(3, purge_shape) + fleet(20, lambda i: growing(0, 300, 7_000 + i, 1), "x")
+    assert platform_events(run_all(items)) == []
+
+
+def test_two_partitions_merged_find_the_same_platform_incidents_as_one() -> None:
+    items = sorted(fleet(10, outage_shape) + fleet(8, purge_shape, platform="x"), key=lambda u: u.ts_ms)
+    single = platform_events(run_all(items))
+
+    config = DetectorConfig()
+    aggregator = PlatformAggregator(config, sources=("p0", "p1"))
+    partitions = {"p0": Detector(config, platforms=None), "p1": Detector(config, platforms=None)}
+    merged = []
+    for start in range(0, len(items), 97):  # interleave the partitions batch by batch
+        for name, detector in partitions.items():
+            chunk = [u for u in items[start : start + 97] if (zlib.crc32(u.key.encode()) % 2 == 0) == (name == "p0")]
+            detector.observe_many(chunk)
+            for delta in detector.take_platform_deltas():
+                aggregator.add(delta)
+            merged += aggregator.advance(detector.watermark_ms, source=name)
+    for name, detector in partitions.items():
+        detector.flush()
+        for delta in detector.take_platform_deltas():
+            aggregator.add(delta)
+        merged += aggregator.advance(detector.watermark_ms, source=name)
+    assert len(single) == 3
+    assert sorted(merged, key=AnomalyEvent.sort_key) == sorted(single, key=AnomalyEvent.sort_key)
+
+
+def test_platform_decision_waits_for_the_slowest_partition() -> None:
+    aggregator = PlatformAggregator(DetectorConfig(), sources=("p0", "p1"))
+    assert aggregator.advance(T0 + 600 * MINUTE, source="p0") == []

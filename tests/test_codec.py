@@ -1,0 +1,106 @@
+"""The codec: every contract form decodes, every bad record is a reason, nothing raises."""
+
+from __future__ import annotations
+
+import math
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streams.codec import (
+    REJECT_REASONS,
+    Rejected,
+    decode_line,
+    decode_message,
+    encode_event,
+    encode_rejected,
+    format_time,
+    parse_time_ms,
+)
+from streams.engine import AnomalyEvent, Cause, Kind, Scope, Update
+
+GOOD = {"platform": "tiktok", "account": "a1", "metric": "likes", "post": "v9", "value": 12, "ts": "2026-11-20T12:00:00Z"}
+
+
+def line(**changes: object) -> bytes:
+    record = {**GOOD, **changes}
+    return orjson.dumps({k: v for k, v in record.items() if v is not ...})
+
+
+@pytest.mark.parametrize(
+    "ts", ["2026-11-20T12:00:00Z", "2026-11-20T13:00:00+01:00", 1795176000, 1795176000.0, 1795176000000]
+)
+def test_every_time_form_of_the_contract_gives_the_same_instant(ts: object) -> None:
+    update = decode_line(line(ts=ts))
+    assert isinstance(update, Update) and update.ts_ms == 1795176000000
+
+
+def test_post_absent_or_null_is_account_level() -> None:
+    assert decode_line(line(post=...)).key == "tiktok/a1/likes"  # type: ignore[union-attr]
+    assert decode_line(line(post=None)).key == "tiktok/a1/likes"  # type: ignore[union-attr]
+    assert decode_line(line()).key == "tiktok/a1/likes/v9"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "not_json"),
+        (b"[1, 2]", "not_object"),
+        (b'"text"', "not_object"),
+        (line(metric=...), "missing_field"),
+        (line(value="12"), "bad_type"),
+        (line(value=True), "bad_type"),
+        (line(account=7), "bad_type"),
+        (line(post=3), "bad_type"),
+        (line(value=-1), "bad_value"),
+        (line(platform=""), "bad_value"),
+        (b'{"platform":"x","account":"a","metric":"m","value":NaN,"ts":1}', "not_json"),
+        (b'{"platform":"x","account":"a","metric":"m","value":1e999,"ts":1795176000}', "not_json"),
+        (line(ts="yesterday"), "bad_time"),
+        (line(ts="2026-11-20T12:00:00"), "bad_time"),
+        (line(ts=-5), "bad_time"),
+    ],
+)
+def test_bad_records_are_rejected_with_their_reason(raw: bytes, reason: str) -> None:
+    result = decode_line(raw)
+    assert isinstance(result, Rejected)
+    assert result.reason == reason and result.reason in REJECT_REASONS
+    assert result.raw == raw  # the raw record is kept for the dead letters
+
+
+def test_a_batch_message_checks_each_element_on_its_own() -> None:
+    results = decode_message(orjson.dumps([GOOD, {"platform": "x"}, GOOD]))
+    assert [type(r).__name__ for r in results] == ["Update", "Rejected", "Update"]
+
+
+@given(st.binary(max_size=200))
+def test_codec_never_raises_on_arbitrary_bytes(raw: bytes) -> None:
+    assert isinstance(decode_line(raw), (Update, Rejected))
+    assert all(isinstance(r, (Update, Rejected)) for r in decode_message(raw))
+
+
+@given(st.integers(min_value=1_000_000_000_000, max_value=4_000_000_000_000))
+def test_time_formatting_round_trips(ms: int) -> None:
+    assert parse_time_ms(format_time(ms)) == ms
+
+
+def test_event_json_follows_the_contract() -> None:
+    event = AnomalyEvent(
+        Kind.SUSTAINED_DROP, Scope.SERIES, "x", "acme", "followers", None,
+        1795176000000, 1795176900000, 1000.0, 950.0, Cause.PURGE, "x/acme/followers fell",
+    )  # fmt: skip
+    out = orjson.loads(encode_event(event))
+    assert out["onset"] == "2026-11-20T12:00:00Z" and out["decided"] == "2026-11-20T12:15:00Z"
+    assert out["drop"] == 50.0 and math.isclose(out["drop_pct"], 5.0)
+    assert {"kind", "scope", "platform", "account", "metric", "post", "baseline", "low", "cause",
+            "affected", "of", "message"} <= set(out)  # fmt: skip
+    assert out["id"] == "x/acme/followers@1795176000000:sustained_drop"
+
+
+def test_dead_letter_keeps_reason_and_raw_text() -> None:
+    rejected = decode_line(b"\xff\xfe oops")
+    assert isinstance(rejected, Rejected)
+    record = orjson.loads(encode_rejected(rejected))
+    assert record["reason"] == "not_json" and "oops" in record["raw"]
