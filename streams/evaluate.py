@@ -31,9 +31,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rich.table import Table
-from rich.text import Text
-
 from streams.codec import parse_time_ms
 from streams.engine.types import series_key
 
@@ -346,7 +343,7 @@ def score(events: Iterable[dict], truth: dict, detector: str = "dipwatch") -> Sc
     )
 
 
-def _is_met(scores: Scores, target: Target) -> bool:
+def is_met(scores: Scores, target: Target) -> bool:
     value = getattr(scores, target.metric)
     threshold = getattr(scores, target.threshold) if isinstance(target.threshold, str) else target.threshold
     return value is not None and _COMPARE[target.comparison](value, threshold)
@@ -354,62 +351,4 @@ def _is_met(scores: Scores, target: Target) -> bool:
 
 def targets_met(scores: Scores) -> dict[str, bool]:
     """Each target of TARGETS by metric name: met or not (a missing time to page is not met)."""
-    return {target.metric: _is_met(scores, target) for target in TARGETS}
-
-
-def _percent(value: float) -> str:
-    return f"{100 * value:.1f} %"
-
-
-def _minutes(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f} min"
-
-
-#: The table's rows: metric, label, how to show a Scores' value.
-_ROWS: tuple[tuple[str, str, Callable[[Scores], str]], ...] = (
-    ("pages", "pages", lambda s: str(s.pages)),
-    ("page_recall", "page recall", lambda s: _percent(s.page_recall)),
-    ("page_precision", "page precision", lambda s: _percent(s.page_precision)),
-    ("glitch_page_rate", "glitches paged", lambda s: _percent(s.glitch_page_rate)),
-    ("glitch_recall", "glitches flagged", lambda s: _percent(s.glitch_recall)),
-    ("long_glitches_handled", "long glitches handled", lambda s: _percent(s.long_glitches_handled)),
-    ("false_recoveries", "false recoveries", lambda s: str(s.false_recoveries)),
-    ("duplicate_pages", "duplicate pages", lambda s: str(s.duplicate_pages)),
-    ("platform_found", "platform incidents found", lambda s: f"{s.platform_found}/{s.platform_total}"),
-    ("platform_classified", "platform incidents classified", lambda s: f"{s.platform_classified}/{s.platform_total}"),
-    ("stall_recall", "growth stalls found", lambda s: _percent(s.stall_recall)),
-    ("time_to_page_p50_min", "time to page p50", lambda s: _minutes(s.time_to_page_p50_min)),
-    ("time_to_page_p90_min", "time to page p90", lambda s: _minutes(s.time_to_page_p90_min)),
-)
-
-
-def _target_text(target: Target) -> str:
-    symbol = {">=": "≥", "<=": "≤", "==": "="}[target.comparison]
-    if isinstance(target.threshold, str):
-        return f"{symbol} {target.threshold.replace('_', ' ')}"
-    if target.metric.endswith("_min"):
-        return f"{symbol} {target.threshold:g} min"
-    if isinstance(target.threshold, float):
-        return f"{symbol} {_percent(target.threshold)}"
-    return f"{symbol} {target.threshold}"
-
-
-def render_table(results: list[Scores], highlight: str = "dipwatch") -> Table:
-    """Detectors side by side, one row per metric; the `highlight` detector's cells green when met, red when not."""
-    table = Table(title="dipwatch evaluation")
-    table.add_column("metric")
-    for result in results:
-        table.add_column(result.detector, justify="right")
-    table.add_column("target")
-    targets = {target.metric: target for target in TARGETS}
-    for metric, label, show in _ROWS:
-        target = targets.get(metric)
-        cells: list[str | Text] = [label]
-        for result in results:
-            style = ""
-            if target is not None and result.detector == highlight:
-                style = "green" if _is_met(result, target) else "bold red"
-            cells.append(Text(show(result), style=style))
-        cells.append(_target_text(target) if target is not None else "")
-        table.add_row(*cells)
-    return table
+    return {target.metric: is_met(scores, target) for target in TARGETS}

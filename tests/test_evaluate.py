@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from streams.codec import format_time, parse_time_ms
-from streams.evaluate import TARGETS, Scores, render_table, score, targets_met
+from streams.cli.tables import render_table
+from streams.evaluate import TARGETS, Scores, score, targets_met
 
 T0 = parse_time_ms("2026-11-20T00:00:00Z")
 MIN = 60_000

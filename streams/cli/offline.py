@@ -8,13 +8,19 @@ from typing import Annotated, BinaryIO
 
 import orjson
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-from rich.table import Table
 
 from streams.cli.errors import one_line_errors, stderr
+from streams.cli.tables import render_table, summary_table
 from streams.engine import DetectorConfig
 from streams.errors import InputError
-from streams.replay import ReplaySummary, replay_file
+from streams.codec import decode_line, event_to_dict
+from streams.engine import Update
+from streams.evaluate import Scores, score, targets_met
+from streams.grafana_rule import grafana_rule_events
+from streams.replay import ReplaySummary, open_events, replay, replay_file
+from streams.simulate import SimulationSpec, simulate, write_simulation
 from streams.settings import load_settings
 
 ConfigOption = Annotated[
@@ -22,6 +28,10 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", help="TOML config file (env DIPWATCH_* overrides it).",
                  envvar="DIPWATCH_CONFIG", dir_okay=False),
 ]  # fmt: skip
+
+
+#: Pending periods of the Grafana rule scored beside dipwatch, in minutes.
+GRAFANA_PENDING_MIN = (0, 5, 15)
 
 
 def detector_config(config_file: Path | None) -> DetectorConfig:
@@ -82,23 +92,6 @@ class _open_out:
             self._default.flush()
 
 
-def summary_table(summary: ReplaySummary) -> Table:
-    """The replay summary as a small two-column table."""
-    table = Table(title="replay summary", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    table.add_row("updates read", f"{summary.updates:,}")
-    rejected = sum(summary.rejected.values())
-    reasons = ", ".join(f"{r} {n}" for r, n in sorted(summary.rejected.items()))
-    table.add_row("rejected", f"{rejected:,}" + (f" ({reasons})" if reasons else ""))
-    table.add_row("duplicates / too late", f"{summary.duplicates:,} / {summary.too_late:,}")
-    table.add_row("series", f"{summary.series:,}")
-    for name, count in sorted(summary.anomalies.items()):
-        table.add_row(f"anomalies {name}", f"{count:,}")
-    table.add_row("updates per second", f"{summary.updates_per_s:,.0f}")
-    return table
-
-
 def summary_json(summary: ReplaySummary) -> bytes:
     return orjson.dumps(
         {
@@ -113,5 +106,71 @@ def summary_json(summary: ReplaySummary) -> bytes:
     )
 
 
+def simulate_command(
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 1,
+    accounts: Annotated[int, typer.Option(min=4, max=100_000, help="Accounts to simulate.")] = 300,
+    hours: Annotated[float, typer.Option(min=1, max=24 * 30, help="Hours of event time.")] = 24.0,
+    out: Annotated[Path, typer.Option(help="Directory for events.jsonl and truth.json.")] = Path("out"),
+) -> None:
+    """Write a realistic live stream with labelled incidents (events.jsonl) and its truth.json."""
+    with one_line_errors():
+        with stderr.status(f"simulating {accounts} accounts for {hours:g} h (seed {seed})"):
+            simulation = simulate(SimulationSpec(seed=seed, accounts=accounts, hours=hours))
+            events_path, truth_path = write_simulation(simulation, out)
+        truth = simulation.truth
+        stderr.print(
+            f"wrote {events_path} ({len(simulation.lines):,} lines, {truth['series']:,} series) "
+            f"and {truth_path} ({len(truth['incidents']):,} incidents, "
+            f"{len(truth['platform_incidents'])} platform incidents)"
+        )
+
+
+def evaluate_command(
+    events: Annotated[Path, typer.Argument(help="The updates (events.jsonl) to replay.")],
+    truth: Annotated[Path, typer.Argument(help="The truth.json written by `dipwatch simulate`.")],
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON instead.")] = False,
+) -> None:
+    """Replay, then score dipwatch and the usual Grafana rule side by side against the truth."""
+    with one_line_errors():
+        detector = detector_config(config)
+        truth_doc = _read_truth(truth)
+        with open_events(events) as source:
+            lines = source.readlines()
+        results = evaluate_lines(lines, truth_doc, detector)
+        if as_json:
+            payload = [{**r.as_dict(), "targets_met": targets_met(r)} for r in results]
+            sys.stdout.buffer.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")
+        else:
+            Console().print(render_table(results))
+
+
+def evaluate_lines(lines: list[bytes], truth: dict, config: DetectorConfig) -> list[Scores]:
+    """dipwatch first, then the Grafana-style rule for each pending period."""
+    with stderr.status("replaying through dipwatch"):
+        events, _ = replay(lines, config)
+    results = [score([event_to_dict(e) for e in events], truth, detector="dipwatch")]
+    updates = [u for u in map(decode_line, lines) if type(u) is Update]
+    for pending_min in GRAFANA_PENDING_MIN:
+        with stderr.status(f"scoring the Grafana rule, pending {pending_min} min"):
+            rule_events = grafana_rule_events(updates, pending_ms=pending_min * 60_000)
+        results.append(score(rule_events, truth, detector=f"grafana {pending_min}m"))
+    return results
+
+
+def _read_truth(path: Path) -> dict:
+    try:
+        truth = orjson.loads(path.read_bytes())
+    except FileNotFoundError as error:
+        raise InputError(f"{path} does not exist") from error
+    except orjson.JSONDecodeError as error:
+        raise InputError(f"{path} is not JSON: {error}") from error
+    if not isinstance(truth, dict) or "incidents" not in truth:
+        raise InputError(f"{path} is not a truth file written by `dipwatch simulate`")
+    return truth
+
+
 def register(app: typer.Typer) -> None:
     app.command("replay")(replay_command)
+    app.command("simulate")(simulate_command)
+    app.command("evaluate")(evaluate_command)

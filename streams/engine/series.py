@@ -24,7 +24,7 @@ PHASE_NAMES = ("ok", "dipping", "paged")
 
 _RING = 16  # recent distinct values (a quarter hour of one-minute polls) kept to recognise a stale replica showing one of them again
 _NOISE_ALPHA = 1 / 32  # about the last half hour of one-minute polls
-_DECLINE_START = 0.1  # share of the threshold below the peak at which a slow decline is dated
+_DECLINE_START = 0.25  # a slow loss is dated from when it reached a quarter of a drop: earlier is noise
 
 
 class SeriesState:
@@ -34,7 +34,7 @@ class SeriesState:
         "platform", "account", "metric", "post",
         "n", "last_ts", "prev_ts", "last_value", "peak", "peak_before_jump", "step_mean", "noise",
         "decline_ts", "decline_prev_ts",
-        "phase", "onset_ms", "hold_until_ms", "baseline", "low", "is_slow", "dip_rate",
+        "phase", "onset_ms", "hold_until_ms", "baseline", "low", "loss", "is_slow", "dip_rate",
         "ring", "ring_i", "growth", "epoch", "pending", "due_ms",
     )  # fmt: skip
 
@@ -55,6 +55,7 @@ class SeriesState:
         self.hold_until_ms = 0
         self.baseline = 0.0
         self.low = 0.0
+        self.loss = 0.0  # the loss that opened the dip: what must come back
         self.is_slow = False
         self.dip_rate = 0.0
         self.ring = [-1.0] * _RING
@@ -94,7 +95,7 @@ def step(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outc
     if phase != OK:
         if phase == DIPPING:
             return _step_dipping(state, ts, value, cfg)
-        return _step_paged_applied(state, ts, value, cfg)
+        return _step_paged_applied(state, ts, value, last, cfg)
     outcome = None
     peak = state.peak
     if value >= peak:
@@ -139,6 +140,9 @@ def _below_peak(
     if drawdown > _DECLINE_START * limit and drawdown > cfg.noise_factor * state.noise:
         if state.decline_ts == 0:
             state.decline_ts, state.decline_prev_ts = ts, state.prev_ts
+        elif ts - state.decline_ts >= cfg.settle_ms:  # a small loss that lasted is the new level
+            state.peak = value
+            state.decline_ts = 0
     else:
         state.decline_ts = 0
     return None
@@ -171,6 +175,7 @@ def _open_dip(
     state.hold_until_ms = max(hold_from + cfg.hold_ms, ts)
     state.baseline = state.peak
     state.low = value
+    state.loss = state.peak - value
     state.is_slow = is_slow
     state.dip_rate = max(state.growth.rate_ref(state.prev_ts, last), 0.0)
     state.decline_ts = 0
@@ -193,6 +198,7 @@ def _step_dipping(state: SeriesState, ts: int, value: float, cfg: DetectorConfig
 def expire_hold(state: SeriesState) -> Outcome:
     """The hold ran out with the loss still there: the dip becomes a page."""
     state.phase = PAGED
+    state.peak = state.last_value  # from now on the peak is the level since the page
     state.growth.reset()
     return from_dip("paged", state, state.hold_until_ms, cause=_page_cause(state))
 
@@ -200,12 +206,12 @@ def expire_hold(state: SeriesState) -> Outcome:
 def _step_paged(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outcome | None:
     state.prev_ts = state.last_ts
     state.last_ts = ts
-    state.last_value = value
-    return _step_paged_applied(state, ts, value, cfg)
+    last, state.last_value = state.last_value, value
+    return _step_paged_applied(state, ts, value, last, cfg)
 
 
 def _step_paged_applied(
-    state: SeriesState, ts: int, value: float, cfg: DetectorConfig
+    state: SeriesState, ts: int, value: float, last: float, cfg: DetectorConfig
 ) -> Outcome | None:
     if value < state.low:
         state.low = value
@@ -217,7 +223,25 @@ def _step_paged_applied(
         return from_dip("recovered", state, ts, cause=Cause.OUTAGE)
     if ts - state.onset_ms >= cfg.settle_ms:  # a lasting loss becomes the new normal, silently
         _return_to_normal(state, value)
-    return None
+        return None
+    return _watch_paged_level(state, ts, value, last, cfg)
+
+
+def _watch_paged_level(
+    state: SeriesState, ts: int, value: float, last: float, cfg: DetectorConfig
+) -> Outcome | None:
+    """A paged series is still watched for a new, abrupt drop below the level it fell to (an
+    outage on top of a purge): that is a new incident, and the old page is taken as settled."""
+    if value >= state.peak:
+        state.peak = value
+        return None
+    drawdown = state.peak - value
+    if drawdown < threshold(state.peak, state.noise, cfg) or last - value < 0.5 * drawdown:
+        return None
+    if drawdown < cfg.rounding_factor * display_step(state.peak, value):
+        return None
+    state.decline_ts = 0
+    return _open_dip(state, ts, value, last, cfg)
 
 
 def _return_to_normal(state: SeriesState, value: float) -> None:
@@ -230,8 +254,12 @@ def _return_to_normal(state: SeriesState, value: float) -> None:
 
 
 def _has_regained(target: float, state: SeriesState, value: float, cfg: DetectorConfig) -> bool:
-    """The gap below `target` has closed to within (1 - recover_fraction) of the loss."""
-    return target - value <= (1.0 - cfg.recover_fraction) * (state.baseline - state.low)
+    """The gap below `target` has closed to within (1 - recover_fraction) of the opening loss.
+
+    The opening loss, not the deepest: a glitch to zero on top of a purge must not make the
+    purged level look like 80 % of the way back.
+    """
+    return target - value <= (1.0 - cfg.recover_fraction) * state.loss
 
 
 def _is_stale(state: SeriesState) -> bool:

@@ -90,7 +90,10 @@ def test_every_page_is_a_real_drop_and_pages_alternate_with_recoveries(items: li
             assert event.drop >= CONFIG.min_drop_abs
             assert event.drop_pct >= CONFIG.min_drop_pct - 1e-9
         if event.kind is Kind.SUSTAINED_DROP:
-            assert event.series not in open_pages, "a second page while the first is still open"
+            previous = open_pages.get(event.series)
+            # A second page needs a new incident: a new drop after the first page was decided
+            # (the first is then settled), never the same incident again.
+            assert previous is None or event.onset_ms > previous.decided_ms, "a repeated page"
             open_pages[event.series] = event
         elif event.kind is Kind.RECOVERY:
             page = open_pages.pop(event.series, None)
