@@ -104,3 +104,9 @@ def test_dead_letter_keeps_reason_and_raw_text() -> None:
     assert isinstance(rejected, Rejected)
     record = orjson.loads(encode_rejected(rejected))
     assert record["reason"] == "not_json" and "oops" in record["raw"]
+
+
+def test_a_rejected_batch_element_keeps_only_its_own_record() -> None:
+    results = decode_message(orjson.dumps([GOOD, {**GOOD, "ts": "soon"}]))
+    assert isinstance(results[1], Rejected) and results[1].reason == "bad_time"
+    assert orjson.loads(results[1].raw)["ts"] == "soon"

@@ -18,8 +18,8 @@ from streams.engine.config import HOUR_MS, MINUTE_MS, DetectorConfig
 from streams.engine.messages import describe
 from streams.engine.outcome import Outcome
 from streams.engine.platform import PlatformAggregator, PlatformDelta
-from streams.engine.series import DIPPING, PHASE_NAMES, SeriesState, expire_hold, step
-from streams.engine.types import AnomalyEvent, Kind, Scope, Update, series_key
+from streams.engine.series import DIPPING, PHASE_NAMES, SeriesState, expire_hold, step_many
+from streams.engine.types import AnomalyEvent, Kind, Scope, Update
 
 _EVENT_KINDS = {
     "glitch": Kind.GLITCH,
@@ -28,6 +28,7 @@ _EVENT_KINDS = {
     "stall": Kind.GROWTH_STALL,
 }
 _NEVER = -(2**62)
+_INF = float("inf")
 
 
 @dataclass
@@ -80,30 +81,27 @@ class Detector:
         The watermark moves once per batch: within the lateness allowance that changes nothing
         but how often series are visited, which is what makes batches fast.
         """
+        if not isinstance(updates, list):
+            updates = list(updates)
         series, due, counts = self._series, self._due, self.counts
         max_ts = self._max_ts
-        accepted = 0
         for update in updates:
-            accepted += 1
             key = update.key
             state = series.get(key)
             if state is None:
-                state = series[key] = SeriesState(update.platform, update.account, update.metric, update.post)
+                state = series[key] = SeriesState(key, update.platform, update.account, update.metric, update.post)
             ts = update.ts_ms
-            if ts <= state.last_ts:
-                self._count_stale(ts, state.last_ts)
-                continue
-            pending = state.pending
-            if not pending or ts > pending[-1][0]:
-                pending.append((ts, update.value))
+            if ts > state.tail_ts:  # in order: the common case, kept to a few operations
+                state.tail_ts = ts
+                state.pending.append((ts, update.value))
+                if state.due_ms < 0:
+                    state.due_ms = ts
+                    heappush(due, (ts, key))
             else:
-                self._insert_out_of_order(pending, ts, update.value)
-            if state.due_ms < 0 or ts < state.due_ms:
-                state.due_ms = ts
-                heappush(due, (ts, key))
+                self._accept_out_of_order(state, ts, update.value)
             if ts > max_ts:
                 max_ts = ts
-        counts.updates += accepted
+        counts.updates += len(updates)
         self._max_ts = max_ts
         mark = max_ts - self.config.lateness_ms
         if mark > self._watermark:
@@ -147,13 +145,15 @@ class Detector:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _count_stale(self, ts: int, last_ts: int) -> None:
-        if ts == last_ts:
-            self.counts.duplicates += 1
-        else:
-            self.counts.too_late += 1
-
-    def _insert_out_of_order(self, pending: list[tuple[int, float]], ts: int, value: float) -> None:
+    def _accept_out_of_order(self, state: SeriesState, ts: int, value: float) -> None:
+        """An update older than one already taken: too late, a duplicate, or slotted in."""
+        if ts <= state.last_ts:
+            if ts == state.last_ts:
+                self.counts.duplicates += 1
+            else:
+                self.counts.too_late += 1
+            return
+        pending = state.pending
         at = bisect.bisect_left(pending, (ts,))
         if at < len(pending) and pending[at][0] == ts:
             self.counts.duplicates += 1
@@ -161,6 +161,9 @@ class Detector:
                 pending[at] = (ts, value)
             return
         pending.insert(at, (ts, value))
+        if state.due_ms < 0 or ts < state.due_ms:
+            state.due_ms = ts
+            heappush(self._due, (ts, state.key))
 
     def _release(self, watermark: int) -> None:
         due, series = self._due, self._series
@@ -171,19 +174,21 @@ class Detector:
                 self._release_series(state, watermark)
 
     def _release_series(self, state: SeriesState, watermark: int) -> None:
-        cfg = self.config
         pending = state.pending
-        taken = 0
-        for ts, value in pending:
-            if ts > watermark:
-                break
-            taken += 1
-            if ts // HOUR_MS != state.epoch:
-                self._count_active(state, ts)
-            outcome = step(state, ts, value, cfg)
-            if outcome is not None:
+        if not pending:  # only a hold to expire
+            items = pending
+        elif pending[-1][0] <= watermark:
+            items, state.pending = pending, []
+        else:
+            taken = bisect.bisect_right(pending, (watermark, _INF))
+            items = pending[:taken]
+            del pending[:taken]
+        if items:
+            if items[-1][0] // HOUR_MS != state.epoch or items[0][0] // HOUR_MS != state.epoch:
+                self._count_active(state, items)
+            for outcome in step_many(state, items, self.config):
                 self._record(state, outcome)
-        del pending[:taken]
+        pending = state.pending
         if state.phase == DIPPING and state.hold_until_ms <= watermark:
             self._record(state, expire_hold(state))
         due_ms = pending[0][0] if pending else -1
@@ -191,13 +196,16 @@ class Detector:
             due_ms = state.hold_until_ms
         state.due_ms = due_ms
         if due_ms >= 0:
-            key = series_key(state.platform, state.account, state.metric, state.post)
-            heappush(self._due, (due_ms, key))
+            heappush(self._due, (due_ms, state.key))
 
-    def _count_active(self, state: SeriesState, ts: int) -> None:
-        """A series counts once per hour towards its platform's active series (the `of`)."""
-        state.epoch = ts // HOUR_MS
-        self._deltas.append(PlatformDelta("active", state.platform, state.metric, state.epoch * HOUR_MS, ts))
+    def _count_active(self, state: SeriesState, items: list[tuple[int, float]]) -> None:
+        """A series counts once per hour it reports in towards its platform's active series."""
+        for ts, _ in items:
+            if ts // HOUR_MS != state.epoch:
+                state.epoch = ts // HOUR_MS
+                self._deltas.append(
+                    PlatformDelta("active", state.platform, state.metric, state.epoch * HOUR_MS, ts)
+                )
 
     def _record(self, state: SeriesState, outcome: Outcome | None) -> None:
         while outcome is not None:
@@ -238,7 +246,7 @@ class Detector:
 
 
 def _series_event(state: SeriesState, kind: Kind, outcome: Outcome) -> AnomalyEvent:
-    who = series_key(state.platform, state.account, state.metric, state.post)
+    who = state.key
     message = describe(
         kind, who, outcome.baseline, outcome.low, outcome.onset_ms, outcome.at_ms, outcome.cause
     )

@@ -31,14 +31,15 @@ class SeriesState:
     """Everything remembered about one series; fixed size, so millions fit in a worker."""
 
     __slots__ = (
-        "platform", "account", "metric", "post",
+        "key", "platform", "account", "metric", "post",
         "n", "last_ts", "prev_ts", "last_value", "peak", "peak_before_jump", "step_mean", "noise",
         "decline_ts", "decline_prev_ts",
         "phase", "onset_ms", "hold_until_ms", "baseline", "low", "loss", "is_slow", "dip_rate",
-        "ring", "ring_i", "growth", "epoch", "pending", "due_ms",
+        "ring", "ring_i", "growth", "epoch", "pending", "tail_ts", "due_ms",
     )  # fmt: skip
 
-    def __init__(self, platform: str, account: str, metric: str, post: str | None) -> None:
+    def __init__(self, key: str, platform: str, account: str, metric: str, post: str | None) -> None:
+        self.key = key
         self.platform, self.account, self.metric, self.post = platform, account, metric, post
         self.n = 0
         self.last_ts = -1  # event time of the last applied update
@@ -63,6 +64,7 @@ class SeriesState:
         self.growth = GrowthWindows()
         self.epoch = -1
         self.pending: list[tuple[int, float]] = []  # updates not yet released, in ts order
+        self.tail_ts = -1  # newest event time taken, released or pending
         self.due_ms = -1  # when the Detector must next look at this series; -1 when not scheduled
 
 
@@ -120,6 +122,69 @@ def step(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outc
     if ts - growth.start_ts >= cfg.stall_window_ms and growth.observe(ts, value, cfg.stall_window_ms):
         return _maybe_stall(state, ts, value, cfg)
     return outcome
+
+
+def step_many(
+    state: SeriesState, items: list[tuple[int, float]], cfg: DetectorConfig
+) -> list[Outcome]:
+    """`step()` over a run of updates of one series, in order; the same outcomes, faster.
+
+    While nothing happens (no dip, a new peak or the same level, no jump, no window closing) the
+    run is applied with the state held in local variables, which is several times cheaper than
+    attribute access per update; anything else is handed to `step()` itself.
+    """
+    outcomes: list[Outcome] = []
+    index, count = 0, len(items)
+    while index < count:
+        index = _step_plain_run(state, items, index, cfg)
+        if index < count:
+            ts, value = items[index]
+            outcome = step(state, ts, value, cfg)
+            if outcome is not None:
+                outcomes.append(outcome)
+            index += 1
+    return outcomes
+
+
+def _step_plain_run(
+    state: SeriesState, items: list[tuple[int, float]], index: int, cfg: DetectorConfig
+) -> int:
+    """Apply updates from `index` while they are plain; return the index of the first that is not."""
+    if state.phase != OK or state.n <= 2 or state.peak_before_jump >= 0.0:
+        return index
+    peak, last, noise, mean = state.peak, state.last_value, state.noise, state.step_mean
+    # Bounds from the threshold without its noise term, at the run's start: thresholds never fall
+    # below them while the run lasts, so what passes here is plain under step()'s rules too.
+    floor = threshold(peak, 0.0, cfg)
+    quarter = _DECLINE_START * floor
+    dip_floor = peak - quarter
+    window_end = state.growth.start_ts + cfg.stall_window_ms
+    ring, ring_i = state.ring, state.ring_i
+    last_ts, prev_ts = state.last_ts, state.prev_ts
+    alpha = _NOISE_ALPHA
+    start, count = index, len(items)
+    while index < count:
+        ts, value = items[index]
+        if value <= dip_floor or value - peak >= floor or ts >= window_end:
+            break
+        prev_ts, last_ts = last_ts, ts
+        change = value - last
+        mean += (change - mean) * alpha
+        deviation = change - mean
+        noise += ((deviation if deviation >= 0.0 else -deviation) - noise) * alpha
+        if value != last:
+            ring[ring_i] = value
+            ring_i = (ring_i + 1) % _RING
+        last = value
+        if value > peak:
+            peak, dip_floor = value, value - quarter
+        index += 1
+    if index > start:
+        state.peak, state.last_value, state.noise, state.step_mean = peak, last, noise, mean
+        state.ring_i, state.last_ts, state.prev_ts = ring_i, last_ts, prev_ts
+        state.n += index - start
+        state.decline_ts = 0
+    return index
 
 
 def _below_peak(

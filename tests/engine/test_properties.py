@@ -122,3 +122,21 @@ def test_silent_series_decides_on_advance_alone() -> None:
     detector.observe_many(updates([(m, 5_000 + m) for m in range(30)] + [(30, 0)]))
     events = detector.advance(T0 + 70 * MINUTE)
     assert [e.kind for e in events] == [Kind.SUSTAINED_DROP]
+
+
+@settings(max_examples=80, deadline=None)
+@given(streams())
+def test_step_many_equals_step_one_by_one(items: list[Update]) -> None:
+    from streams.engine.series import SeriesState, step, step_many
+
+    by_key: dict[str, list[tuple[int, float]]] = {}
+    for update in items:
+        by_key.setdefault(update.key, []).append((update.ts_ms, update.value))
+    for key, rows in by_key.items():
+        one, many = SeriesState(key, "x", "a", "m", None), SeriesState(key, "x", "a", "m", None)
+        singles = [o for o in (step(one, ts, v, CONFIG) for ts, v in rows) if o is not None]
+        batched = step_many(many, rows, CONFIG)
+        assert [repr(o) for o in batched] == [repr(o) for o in singles]
+        for name in SeriesState.__slots__:
+            if name != "growth":
+                assert getattr(one, name) == getattr(many, name), name
