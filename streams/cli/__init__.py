@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from streams.cli import offline
+from streams.cli import demo, offline
 
 app = typer.Typer(
     name="dipwatch",
@@ -29,5 +29,6 @@ def _setup(
 
 
 offline.register(app)
+demo.register(app)
 
 __all__ = ["app"]

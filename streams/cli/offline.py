@@ -61,7 +61,7 @@ def _replay_with_progress(
     events: Path, output: Path | None, rejects: Path | None, config: DetectorConfig
 ) -> ReplaySummary:
     size = events.stat().st_size if events.is_file() else 0
-    with _open_out(output) as out, _open_out(rejects, default=None) as reject_sink:
+    with _open_out(output) as out, _open_out(rejects, to_stdout=False) as reject_sink:
         with Progress(
             "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
             TimeRemainingColumn(), console=stderr, transient=True,
@@ -76,11 +76,15 @@ def _replay_with_progress(
 class _open_out:
     """A file opened for writing, stdout when no path is given (or nothing, for optional sinks)."""
 
-    def __init__(self, path: Path | None, default: BinaryIO | None = sys.stdout.buffer) -> None:
-        self._path, self._default, self._file = path, default, None
+    def __init__(self, path: Path | None, to_stdout: bool = True) -> None:
+        self._path, self._file = path, None
+        self._default: BinaryIO | None = None
+        self._to_stdout = to_stdout
 
     def __enter__(self) -> BinaryIO | None:
         if self._path is None:
+            # Looked up now, not at import: tests and wrappers replace sys.stdout.
+            self._default = sys.stdout.buffer if self._to_stdout else None
             return self._default
         self._file = self._path.open("wb")
         return self._file
@@ -148,7 +152,7 @@ def evaluate_command(
 def evaluate_lines(lines: list[bytes], truth: dict, config: DetectorConfig) -> list[Scores]:
     """dipwatch first, then the Grafana-style rule for each pending period."""
     with stderr.status("replaying through dipwatch"):
-        events, _ = replay(lines, config)
+        events, _ = replay([lines], config)
     results = [score([event_to_dict(e) for e in events], truth, detector="dipwatch")]
     updates = [u for u in map(decode_line, lines) if type(u) is Update]
     for pending_min in GRAFANA_PENDING_MIN:

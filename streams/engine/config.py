@@ -28,7 +28,7 @@ class DetectorConfig:
     min_drop_abs: float = 20.0
     #: Share of the loss that must come back for a glitch or a recovery.
     recover_fraction: float = 0.8
-    #: A drop must also exceed this many times the series' usual shortfall below its peak.
+    #: A drop must also exceed this many times the series' usual jitter between updates.
     noise_factor: float = 4.0
     #: A drop must also exceed this many display steps (1.25M shows steps of 10k).
     rounding_factor: float = 2.0
