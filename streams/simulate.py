@@ -280,10 +280,12 @@ def _platform_purge(
         return None
     t0, group = rng.randint(lo, hi), _PlatformIncident("purge", platform, "followers", [])
     for s in _members(world, platform, "followers"):
-        size = rng.uniform(0.015, 0.06)
+        # "A few %": from just above the contract's 2 % drop threshold (a smaller loss is no drop).
+        size = rng.uniform(0.025, 0.06)
         if rng.random() < 0.8 and s.size * size >= 30:
             fault = t0 + int(rng.random() * 3 * MINUTE_MS)
-            group.members.append(_book(s, _Incident("purge", fault, size=size, group=group), fault, fault))
+            # A purge is forever: nothing else is scheduled on the series after it.
+            group.members.append(_book(s, _Incident("purge", fault, size=size, group=group), fault, _FOREVER_MS))
     return group
 
 
@@ -335,13 +337,13 @@ def _schedule_account_incidents(rng: random.Random, spec: SimulationSpec, follow
     for s in pool[:n_purge]:
         # Small accounts lose at least 30 followers, else the loss is below any sane threshold.
         size = max(_log_uniform(rng, 0.025, 0.15), 30 / s.size)
-        if (t := _place(rng, [s], lo, hi, 0, 0)) is not None:
-            _book(s, _Incident("purge", t, size=size), t, t)
+        if (t := _place(rng, [s], lo, hi, 0, _FOREVER_MS)) is not None:
+            _book(s, _Incident("purge", t, size=size), t, _FOREVER_MS)
     for s in pool[n_purge:n_purge + n_attrition]:
         size, ramp = max(rng.uniform(0.03, 0.12), 40 / s.size), int(rng.uniform(2, 6) * HOUR_MS)
         # The whole bleed lies inside the run, so its full loss is seen.
-        if (t := _place(rng, [s], lo, min(hi, spec.end_ms - ramp - 30 * MINUTE_MS), 0, ramp)) is not None:
-            _book(s, _Incident("attrition", t, size=size, ramp_ms=ramp), t, t + ramp)
+        if (t := _place(rng, [s], lo, min(hi, spec.end_ms - ramp - 30 * MINUTE_MS), 0, _FOREVER_MS)) is not None:
+            _book(s, _Incident("attrition", t, size=size, ramp_ms=ramp), t, _FOREVER_MS)
     fast_growers = [s for s in pool[n_purge + n_attrition:] if s.rates[0][1] >= math.log1p(0.015) / DAY_MS]
     for s in fast_growers[:round(spec.reach_share * len(pool))]:
         _schedule_reach(rng, spec, s)
@@ -350,7 +352,8 @@ def _schedule_account_incidents(rng: random.Random, spec: SimulationSpec, follow
 def _schedule_reach(rng: random.Random, spec: SimulationSpec, s: _Series) -> None:
     """Fast growth (2-6 %/h for 4-6 h) that collapses to at most 5 % of that rate, with no loss."""
     # The detector compares two 2-hour windows, so both must lie inside the run and clear of faults.
-    lo, hi = spec.start_ms + 4 * HOUR_MS, spec.end_ms - _TAIL_MS - HOUR_MS // 2
+    # Windows are not aligned with the collapse, so up to two whole windows may pass after it.
+    lo, hi = spec.start_ms + 4 * HOUR_MS, spec.end_ms - 5 * HOUR_MS
     t = _place(rng, [s], lo, hi, 4 * HOUR_MS, 2 * HOUR_MS)
     if t is None:
         return

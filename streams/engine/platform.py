@@ -129,20 +129,33 @@ class PlatformAggregator:
         for start in sorted(track.buckets):
             if start < track.scanned_until or track.buckets[start].opened == 0:
                 continue
-            if start + window + cfg.hold_ms > watermark:
-                break  # members with onsets in this window may still be undecided
-            members = [track.buckets[b] for b in range(start, start + window, MINUTE_MS) if b in track.buckets]
-            affected = sum(m.opened for m in members)
+            if start + 2 * window + cfg.hold_ms > watermark:
+                break  # members of the best window from here may still be undecided
+            affected = self._opened(track, start)
             of = max(track.active.get(start // HOUR_MS * HOUR_MS - HOUR_MS, 0), affected)
             needed = max(cfg.platform_min_series, math.ceil(cfg.platform_min_fraction * of))
             if affected < needed:
                 track.scanned_until = start + MINUTE_MS
                 continue
-            track.scanned_until = start + window
-            event = self._classify(platform, metric, track, start, members, affected, of)
+            # A stray dip just before the incident must not date it: slide to the fullest window.
+            best = max(range(start, start + window, MINUTE_MS), key=lambda b: (self._opened(track, b), -b))
+            affected = self._opened(track, best)
+            of = max(of, affected)
+            track.scanned_until = best + window
+            members = [track.buckets[b] for b in range(best, best + window, MINUTE_MS) if b in track.buckets]
+            event = self._classify(platform, metric, track, best, members, affected, of)
             if event is not None:
                 events.append(event)
         return events
+
+    def _opened(self, track: _Track, start: int) -> int:
+        """Dips opened in the window of onsets starting at `start`."""
+        buckets = track.buckets
+        return sum(
+            buckets[b].opened
+            for b in range(start, start + self._cfg.platform_window_ms, MINUTE_MS)
+            if b in buckets
+        )
 
     def _classify(
         self, platform: str, metric: str, track: _Track, start: int,
