@@ -15,13 +15,15 @@ def display_step(*values: float) -> float:
     10000.0
     >>> display_step(1_250_000.0, 1_234_567.0)
     1.0
-    >>> display_step(0.0, 1_300_000.0)
+    >>> display_step(1_300_000.0, 1_200_000.0)
     100000.0
+    >>> display_step(10_000.0, 0.0)  # a fall to zero is never rounding
+    1.0
     """
+    if 0.0 in values:
+        return 1.0
     step = 10.0**_MAX_EXPONENT
     for value in values:
-        if value <= 0.0:
-            continue  # zero is a multiple of every step: it tells nothing
         if value != int(value):
             return 1.0
         exponent = 0

@@ -200,7 +200,7 @@ def _below_peak(
             return None
         state.peak_before_jump = -1.0
     if drawdown >= limit and state.n > cfg.warmup_updates:
-        if drawdown >= cfg.rounding_factor * display_step(state.peak, value):
+        if drawdown >= cfg.rounding_factor * display_step(state.peak, value, last):
             return _open_dip(state, ts, value, last, cfg)
     if drawdown > _DECLINE_START * limit and drawdown > cfg.noise_factor * state.noise:
         if state.decline_ts == 0:
@@ -303,7 +303,7 @@ def _watch_paged_level(
     drawdown = state.peak - value
     if drawdown < threshold(state.peak, state.noise, cfg) or last - value < 0.5 * drawdown:
         return None
-    if drawdown < cfg.rounding_factor * display_step(state.peak, value):
+    if drawdown < cfg.rounding_factor * display_step(state.peak, value, last):
         return None
     state.decline_ts = 0
     return _open_dip(state, ts, value, last, cfg)

@@ -120,3 +120,8 @@ def test_shorter_hold_from_config_pages_sooner() -> None:
     rows = growing(0, 60, 10_003, 0) + [(m, 9_001) for m in range(60, 120)]
     events = run(updates(rows), DetectorConfig(hold_ms=5 * 60_000))
     assert minute_of(events[0].decided_ms) - 60 <= 5
+
+
+def test_fall_to_zero_from_a_round_count_is_never_taken_for_rounding() -> None:
+    rows = [(m, 9_000 + 20 * m) for m in range(50)] + [(50, 10_000)] + [(m, 0) for m in range(51, 90)]
+    assert kinds(run(updates(rows, "youtube/chan/views/v1"))) == [("sustained_drop", "removal")]
