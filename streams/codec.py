@@ -97,7 +97,7 @@ def update_from_object(obj: object, raw: bytes) -> Update | Rejected:
     return Update(platform, account, metric, post, float(value), ts_ms)
 
 
-class _WireUpdate(msgspec.Struct):
+class _WireUpdate(msgspec.Struct, gc=False):
     """The contract's update as msgspec decodes and type-checks it in C: the fast path."""
 
     platform: str
