@@ -89,6 +89,11 @@ class InfluxSettings(BaseModel):
     batch_size: int = Field(default=5000, ge=1, le=100_000)
     flush_interval_ms: int = Field(default=1000, ge=10, le=600_000)
     buffer_limit: int = Field(default=200_000, ge=1000, le=50_000_000)
+    # How long one flush keeps retrying an unreachable InfluxDB before it gives up and raises,
+    # keeping its points: long enough for a restart, short enough for the caller to pause input.
+    retry_for_s: float = Field(default=30.0, gt=0, le=3600)
+    # Retention of the database `dipwatch influx init` creates: an InfluxQL duration, or INF.
+    retention: str = Field(default="90d", pattern=r"^(INF|[1-9][0-9]*[hdw])$")
 
 
 class GrafanaSettings(BaseModel):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from streams.cli import demo, offline
+from streams.cli import demo, offline, ops
 
 app = typer.Typer(
     name="dipwatch",
@@ -30,5 +30,6 @@ def _setup(
 
 offline.register(app)
 demo.register(app)
+ops.register(app)
 
 __all__ = ["app"]

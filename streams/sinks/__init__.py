@@ -1,0 +1,1 @@
+"""Sinks: cheap per-record `add_*` that only build records, and all I/O in `flush()`."""
