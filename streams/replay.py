@@ -129,7 +129,7 @@ def replay_file(
     config: DetectorConfig | None = None,
     rejects: BinaryIO | None = None,
     on_progress: Callable[[int], None] | None = None,
-) -> ReplaySummary:
+) -> tuple[list[AnomalyEvent], ReplaySummary]:
     """The `dipwatch replay` command's work: file in, events written as JSON Lines to `output`."""
     with open_events(path) as source:
         chunks = read_chunks(source)
@@ -138,7 +138,7 @@ def replay_file(
         writer = _line_writer(rejects) if rejects else None
         events, summary = replay(chunks, config, on_reject=writer)
     output.writelines(encode_event(event) + b"\n" for event in events)
-    return summary
+    return events, summary
 
 
 def _line_writer(sink: BinaryIO) -> Callable[[Rejected], None]:

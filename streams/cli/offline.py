@@ -13,10 +13,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from streams.cli.errors import one_line_errors, stderr
 from streams.cli.tables import render_table, summary_table
-from streams.engine import DetectorConfig
-from streams.errors import InputError
 from streams.codec import decode_line, event_to_dict
-from streams.engine import Update
+from streams.engine import AnomalyEvent, DetectorConfig, Update
+from streams.errors import InputError
 from streams.evaluate import Scores, score, targets_met
 from streams.grafana_rule import grafana_rule_events
 from streams.replay import ReplaySummary, open_events, replay, replay_file
@@ -47,19 +46,26 @@ def replay_command(
     rejects: Annotated[
         Path | None, typer.Option("--rejects", help="Write rejected lines with their reason here.")
     ] = None,
+    influx: Annotated[
+        bool, typer.Option("--influx", help="Also write counts, states and events to InfluxDB.")
+    ] = False,
 ) -> None:
     """Replay a file through the detector exactly as the worker would see it live."""
     with one_line_errors():
-        detector = detector_config(config)
+        settings = load_settings(config)
         if not events.exists():
             raise InputError(f"{events} does not exist")
-        summary = _replay_with_progress(events, output, rejects, detector)
+        found, summary = _replay_with_progress(events, output, rejects, settings.detector.to_config())
         stderr.print(summary_table(summary))
+        if influx:
+            from streams.cli.ops import write_history  # only this option needs the InfluxDB client
+
+            write_history(events, found, settings)
 
 
 def _replay_with_progress(
     events: Path, output: Path | None, rejects: Path | None, config: DetectorConfig
-) -> ReplaySummary:
+) -> tuple[list[AnomalyEvent], ReplaySummary]:
     size = events.stat().st_size if events.is_file() else 0
     with _open_out(output) as out, _open_out(rejects, to_stdout=False) as reject_sink:
         with Progress(
@@ -94,20 +100,6 @@ class _open_out:
             self._file.close()
         elif self._default is not None:
             self._default.flush()
-
-
-def summary_json(summary: ReplaySummary) -> bytes:
-    return orjson.dumps(
-        {
-            "updates": summary.updates,
-            "rejected": dict(summary.rejected),
-            "duplicates": summary.duplicates,
-            "too_late": summary.too_late,
-            "series": summary.series,
-            "anomalies": dict(summary.anomalies),
-            "updates_per_s": round(summary.updates_per_s),
-        }
-    )
 
 
 def simulate_command(

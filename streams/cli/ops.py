@@ -12,12 +12,12 @@ from streams.cli.errors import one_line_errors, stderr
 from streams.cli.offline import ConfigOption
 from streams.cli.tables import summary_table
 from streams.codec import decode_line
-from streams.engine import Update
+from streams.engine import AnomalyEvent, Update
 from streams.errors import InputError
 from streams.grafana import provision
 from streams.influx_admin import init_database
 from streams.replay import open_events, read_chunks, replay
-from streams.settings import load_settings
+from streams.settings import Settings, load_settings
 from streams.sinks.influx import write_replay_to_influx
 
 influx_app = typer.Typer(help="InfluxDB administration.", no_args_is_help=True)
@@ -50,10 +50,15 @@ def backfill_command(
         if not events.exists():
             raise InputError(f"{events} does not exist")
         with open_events(events) as source:
-            found, summary = replay(read_chunks(source))
+            found, summary = replay(read_chunks(source), settings.detector.to_config())
         stderr.print(summary_table(summary))
-        written = write_replay_to_influx(found, _updates(events), settings.influx)
-        stderr.print(f"wrote {written:,} points to InfluxDB bucket {settings.influx.bucket}")
+        write_history(events, found, settings)
+
+
+def write_history(events_path: Path, found: list[AnomalyEvent], settings: Settings) -> None:
+    """Counts, series states and anomaly events of a replayed file, into InfluxDB."""
+    written = write_replay_to_influx(found, _updates(events_path), settings.influx)
+    stderr.print(f"wrote {written:,} points to InfluxDB bucket {settings.influx.bucket}")
 
 
 def _updates(path: Path) -> Iterator[Update]:
