@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from streams.cli import demo, offline, ops
+from streams.cli import demo, live, offline, ops
 
 app = typer.Typer(
     name="dipwatch",
@@ -30,6 +30,7 @@ def _setup(
 
 offline.register(app)
 demo.register(app)
+live.register(app)
 ops.register(app)
 
 __all__ = ["app"]

@@ -68,6 +68,7 @@ class Detector:
         self._platform_minute = _NEVER
         self._deltas: list[PlatformDelta] = []
         self._events: list[AnomalyEvent] = []
+        self._touched: set[str] = set()
 
     # -- the verbs ---------------------------------------------------------------------------
 
@@ -84,9 +85,11 @@ class Detector:
         if not isinstance(updates, list):
             updates = list(updates)
         series, due, counts = self._series, self._due, self.counts
+        touch = self._touched.add
         max_ts = self._max_ts
         for update in updates:
             key = update.key
+            touch(key)
             state = series.get(key)
             if state is None:
                 state = series[key] = SeriesState(key, update.platform, update.account, update.metric, update.post)
@@ -138,6 +141,21 @@ class Detector:
         state = self._series.get(key)
         return None if state is None else PHASE_NAMES[state.phase]
 
+    def export_series(self, key: str) -> SeriesState | None:
+        """The live state of a known series (owned by the detector: encode it, don't keep it)."""
+        return self._series.get(key)
+
+    def import_series(self, state: SeriesState) -> None:
+        """Adopt a saved series state (a worker restarting), scheduled again when it is due."""
+        self._series[state.key] = state
+        if state.due_ms >= 0:
+            heappush(self._due, (state.due_ms, state.key))
+
+    def touched_keys(self) -> set[str]:
+        """Series whose state changed since the last call: what a worker must save."""
+        touched, self._touched = self._touched, set()
+        return touched
+
     def take_platform_deltas(self) -> list[PlatformDelta]:
         """The platform contributions made since the last call (worker mode)."""
         deltas, self._deltas = self._deltas, []
@@ -174,6 +192,7 @@ class Detector:
                 self._release_series(state, watermark)
 
     def _release_series(self, state: SeriesState, watermark: int) -> None:
+        self._touched.add(state.key)
         pending = state.pending
         if not pending:  # only a hold to expire
             items = pending

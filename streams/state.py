@@ -1,0 +1,106 @@
+"""Series engine state <-> compact versioned bytes, for the worker's changelog-backed table."""
+
+from __future__ import annotations
+
+import struct
+
+from streams.engine.growth import GrowthWindows
+from streams.engine.series import SeriesState
+
+#: First byte of every encoded state; bump it (and keep a decoder for the old one) on any layout change.
+STATE_VERSION = 1
+
+# version, phase, is_slow, ring length, ring_i, has post; lengths of platform, account, metric
+_HEADER = struct.Struct("<BBBBBBHHH")
+_INT_FIELDS = ("n", "last_ts", "prev_ts", "decline_ts", "decline_prev_ts",
+               "onset_ms", "hold_until_ms", "epoch", "tail_ts", "due_ms")  # fmt: skip
+_FLOAT_FIELDS = ("last_value", "peak", "peak_before_jump", "step_mean", "noise",
+                 "baseline", "low", "loss", "dip_rate")  # fmt: skip
+_SCALARS = struct.Struct(f"<{len(_INT_FIELDS)}q{len(_FLOAT_FIELDS)}d")
+_GROWTH = struct.Struct("<qdqdqdq")
+_PENDING_COUNT = struct.Struct("<I")
+_PENDING_ITEM = struct.Struct("<qd")
+
+
+class StateDecodeError(ValueError):
+    """Bytes that are not an encoded series state of a known version (or not of this key)."""
+
+
+def encode_state(state: SeriesState) -> bytes:
+    """Pack a series' state; the strings travel in the table key, only their lengths are stored.
+
+    >>> from streams.engine import Detector, Update
+    >>> d = Detector()
+    >>> _ = d.observe(Update("x", "acme", "likes", None, 5.0, 60_000))
+    >>> state = d.export_series("x/acme/likes")
+    >>> decode_state("x/acme/likes", encode_state(state)).pending
+    [(60000, 5.0)]
+    """
+    post = state.post
+    header = _HEADER.pack(
+        STATE_VERSION, state.phase, state.is_slow, len(state.ring), state.ring_i, post is not None,
+        len(state.platform.encode()), len(state.account.encode()), len(state.metric.encode()),
+    )  # fmt: skip
+    scalars = _SCALARS.pack(
+        *[getattr(state, name) for name in _INT_FIELDS],
+        *[getattr(state, name) for name in _FLOAT_FIELDS],
+    )
+    growth = state.growth
+    growth_bytes = _GROWTH.pack(
+        growth.start_ts, growth.start_value, growth.last_start_ts, growth.gain_last,
+        growth.span_last, growth.gain_before, growth.span_before,
+    )  # fmt: skip
+    ring = struct.pack(f"<{len(state.ring)}d", *state.ring)
+    pending = [_PENDING_COUNT.pack(len(state.pending))]
+    pending.extend(_PENDING_ITEM.pack(ts, value) for ts, value in state.pending)
+    return b"".join((header, scalars, growth_bytes, ring, *pending))
+
+
+def decode_state(key: str, data: bytes) -> SeriesState:
+    """Unpack what `encode_state()` packed for the series `key`; StateDecodeError when it can't."""
+    try:
+        return _decode(key, data)
+    except (struct.error, IndexError, UnicodeError) as error:
+        raise StateDecodeError(f"corrupt state for series {key!r}: {error}") from error
+
+
+def _decode(key: str, data: bytes) -> SeriesState:
+    if not data or data[0] != STATE_VERSION:
+        raise StateDecodeError(f"unknown state version {data[:1]!r} for series {key!r}")
+    version, phase, is_slow, ring_len, ring_i, has_post, *lengths = _HEADER.unpack_from(data, 0)
+    state = SeriesState(key, *_split_key(key, lengths, bool(has_post)))
+    offset = _HEADER.size
+    values = _SCALARS.unpack_from(data, offset)
+    offset += _SCALARS.size
+    for name, value in zip(_INT_FIELDS + _FLOAT_FIELDS, values):
+        setattr(state, name, value)
+    state.phase, state.is_slow, state.ring_i = phase, bool(is_slow), ring_i
+    offset = _decode_growth(state.growth, data, offset)
+    state.ring = list(struct.unpack_from(f"<{ring_len}d", data, offset))
+    offset += 8 * ring_len
+    (count,) = _PENDING_COUNT.unpack_from(data, offset)
+    offset += _PENDING_COUNT.size
+    state.pending = [_PENDING_ITEM.unpack_from(data, offset + i * _PENDING_ITEM.size) for i in range(count)]
+    if offset + count * _PENDING_ITEM.size != len(data):
+        raise StateDecodeError(f"trailing or missing bytes in state for series {key!r}")
+    return state
+
+
+def _decode_growth(growth: GrowthWindows, data: bytes, offset: int) -> int:
+    (growth.start_ts, growth.start_value, growth.last_start_ts, growth.gain_last,
+     growth.span_last, growth.gain_before, growth.span_before) = _GROWTH.unpack_from(data, offset)  # fmt: skip
+    return offset + _GROWTH.size
+
+
+def _split_key(key: str, lengths: list[int], has_post: bool) -> tuple[str, str, str, str | None]:
+    """platform, account and metric from the key by their stored byte lengths: an account may hold '/'."""
+    raw = key.encode()
+    parts, at = [], 0
+    for length in lengths:
+        parts.append(raw[at : at + length].decode())
+        at += length + 1
+    post = raw[at:].decode() if has_post else None
+    platform, account, metric = parts
+    if (post is None and at - 1 != len(raw)) or "/".join([*parts, *([post] if has_post else [])]) != key:
+        raise StateDecodeError(f"state does not belong to series {key!r}")
+    return platform, account, metric, post

@@ -1,0 +1,279 @@
+"""Faust wiring: topics, the series-state table, agents, dead letters and metrics; no detection logic."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import faust
+import orjson
+from aiokafka.partitioner import murmur2
+from faust.types import TP, EventT
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+
+from streams.codec import Rejected, decode_message, encode_event, encode_rejected
+from streams.engine import AnomalyEvent, Detector, DetectorConfig, Kind, Scope, Update
+from streams.engine.platform import PlatformAggregator, PlatformDelta
+from streams.settings import Settings, load_settings
+from streams.state import decode_state, encode_state
+
+log = logging.getLogger(__name__)
+
+# A session timeout well under Faust's default (60 s) so a killed worker's partitions move on quickly;
+# heartbeats at a third of it, as Kafka recommends.
+_SESSION_TIMEOUT_S = 10.0
+_HEARTBEAT_S = 3.0
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (Java, kafka-python, aiokafka alike) picks for a key."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+class BatchSink(Protocol):
+    """Where a processed batch goes besides Kafka (InfluxDB, Grafana annotations); the CLI builds
+    them from settings, so this module never imports another adapter."""
+
+    def add_batch(self, updates: Sequence[Update], events: list[AnomalyEvent]) -> None: ...
+
+    async def flush(self) -> int: ...
+
+
+class _Metrics:
+    """Prometheus figures on a registry of the app's own, so several apps can live in one process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.updates = Counter("dipwatch_updates", "Valid updates observed", registry=r)
+        self.rejects = Counter("dipwatch_rejects", "Records sent to the dead letters", ["reason"], registry=r)
+        self.pages = Counter("dipwatch_pages", "Series sustained_drop pages published", registry=r)
+        self.events = Counter("dipwatch_events", "Anomaly events published", ["kind", "scope"], registry=r)
+        self.lag = Gauge("dipwatch_partition_lag", "Messages behind the end", ["partition"], registry=r)
+
+
+class Wiring:
+    """Per-partition detectors, the series-state table and the agents that connect them."""
+
+    def __init__(self, app: faust.App, settings: Settings, sinks: tuple[BatchSink, ...] = ()) -> None:
+        kafka = settings.kafka
+        self.app, self.settings, self.sinks = app, settings, sinks
+        self.config: DetectorConfig = settings.detector.to_config()
+        self.partitions = kafka.partitions
+        self.metrics = _Metrics()
+        self.input = app.topic(kafka.input_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
+        self.output = app.topic(kafka.output_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
+        self.dead_letters = app.topic(kafka.dead_letter_topic, value_type=bytes, value_serializer="raw")
+        self.platform = app.topic(kafka.platform_topic, value_type=bytes, value_serializer="raw")
+        # The producer's partitioner places a key's changelog record on the same partition as its
+        # input (both hash the series key), so tables stay co-partitioned while batches mix partitions.
+        self.table = app.Table("series_state", key_type=bytes, value_type=bytes, use_partitioner=True)
+        self.detectors: dict[int, Detector] = {}
+        self.aggregators: dict[int, PlatformAggregator] = {}
+        self.last_data_s: dict[int, float] = {}
+        self.lock = asyncio.Lock()
+
+    # -- the series stage --------------------------------------------------------------------
+
+    async def process_batch(self, events: list[EventT]) -> None:
+        """One `take()` batch: grouped by partition, each partition's detector sees its own updates."""
+        by_partition: dict[int, list[bytes]] = defaultdict(list)
+        last_offset: dict[int, int] = {}
+        for event in events:
+            partition = event.message.partition
+            by_partition[partition].append(event.message.value)
+            last_offset[partition] = event.message.offset
+        async with self.lock:
+            for partition, raws in by_partition.items():
+                self.last_data_s[partition] = time.monotonic()  # wall clock: see idle_flush
+                await self._process_partition(partition, raws)
+        self._record_lag(last_offset)
+
+    async def _process_partition(self, partition: int, raws: list[bytes]) -> None:
+        updates: list[Update] = []
+        for raw in raws:
+            for record in decode_message(raw):
+                if type(record) is Update:
+                    updates.append(record)
+                else:
+                    await self._dead_letter(record)  # type: ignore[arg-type]
+        self.metrics.updates.inc(len(updates))
+        detector = self._detector(partition)
+        self._load_unseen(detector, updates)
+        await self._conclude(partition, detector, detector.observe_many(updates), updates)
+
+    async def _conclude(
+        self, partition: int, detector: Detector, found: list[AnomalyEvent], updates: Sequence[Update] = ()
+    ) -> None:
+        """Publish and write the sinks, then save, then forward: a crash repeats work, never loses it.
+
+        Events are awaited until the broker has them before the state that decided them is saved.
+        A crash in between restarts from the older state and decides the same events again, with
+        the same ids (series, kind, onset): a duplicate, never a loss. We chose this over keeping
+        "last page published" in the state: that marker travels in the same changelog as the state,
+        so it is lost in exactly the same window and cannot close it; closing it needs Kafka
+        transactions (Faust's exactly_once) or a consumer that drops repeated ids. The window is
+        one producer round trip per batch, and a batch is acknowledged only after all three steps.
+        """
+        await self._publish(found)
+        for sink in self.sinks:
+            # A sink that cannot write (InfluxDB down past its retries) raises here: the batch is
+            # not acknowledged and its offsets are not committed, so nothing is skipped.
+            sink.add_batch(updates, found)
+            await sink.flush()
+        for key in detector.touched_keys():
+            state = detector.export_series(key)
+            if state is not None:
+                self.table[key.encode()] = encode_state(state)  # assignment: only that reaches the changelog
+        await self._forward_platform(partition, detector)
+
+    def _detector(self, partition: int) -> Detector:
+        """A partition's detector, with every saved series of the partition scheduled again, so a
+        series that went silent before a restart still has its hold expire."""
+        detector = self.detectors.get(partition)
+        if detector is None:
+            detector = self.detectors[partition] = Detector(self.config, platforms=None)
+            for key, data in list(self.table.items()):
+                if partition_of(key, self.partitions) == partition:
+                    detector.import_series(decode_state(key.decode(), data))
+        return detector
+
+    def _load_unseen(self, detector: Detector, updates: list[Update]) -> None:
+        """Series keyed onto an unexpected partition were not found by the scan in `_detector()`."""
+        for key in {u.key for u in updates}:
+            if detector.export_series(key) is None:
+                data = self.table.get(key.encode())
+                if data is not None:
+                    detector.import_series(decode_state(key, data))
+
+    async def _dead_letter(self, rejected: Rejected) -> None:
+        self.metrics.rejects.labels(rejected.reason).inc()
+        await self.dead_letters.send(value=encode_rejected(rejected))
+
+    async def _publish(self, found: list[AnomalyEvent]) -> None:
+        pending = []
+        for event in found:
+            pending.append(await self.output.send(key=event.series.encode(), value=encode_event(event)))
+            self.metrics.events.labels(event.kind.value, event.scope.value).inc()
+            if event.kind is Kind.SUSTAINED_DROP:
+                if event.scope is Scope.SERIES:
+                    self.metrics.pages.inc()
+                log.info("page id=%s message=%s", event.event_id, event.message)
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def _forward_platform(self, source: int, detector: Detector) -> None:
+        """Each platform partition gets this source's deltas for its platform/metric keys and the
+        source's watermark in one message: order within it is what the aggregator needs."""
+        routed: dict[int, list[list[Any]]] = defaultdict(list)
+        for delta in detector.take_platform_deltas():
+            target = partition_of(f"{delta.platform}/{delta.metric}".encode(), self.partitions)
+            routed[target].append([delta.kind, delta.platform, delta.metric, delta.bucket_ms,
+                                   delta.at_ms, delta.baseline, delta.low, delta.cause])  # fmt: skip
+        for target in range(self.partitions):
+            body = {"source": str(source), "watermark_ms": detector.watermark_ms, "deltas": routed.get(target, [])}
+            await self.platform.send(key=str(source).encode(), value=orjson.dumps(body), partition=target)
+
+    def _record_lag(self, last_offset: dict[int, int]) -> None:
+        consumer = self.app.consumer
+        for partition, offset in last_offset.items():
+            highwater = consumer.highwater(TP(self.input.get_topic_name(), partition))
+            if highwater is not None:
+                self.metrics.lag.labels(str(partition)).set(max(highwater - offset - 1, 0))
+
+    async def idle_flush(self) -> None:
+        """The only use of the wall clock: a partition that stopped receiving data for
+        `idle_flush_s` is advanced to its newest event time, so its open holds still decide."""
+        idle_s = self.settings.worker.idle_flush_s
+        async with self.lock:
+            for partition, detector in list(self.detectors.items()):
+                seen = self.last_data_s.get(partition)
+                if seen is not None and time.monotonic() - seen >= idle_s:
+                    del self.last_data_s[partition]  # once per quiet spell
+                    await self._conclude(partition, detector, detector.flush())
+
+    def forget(self, revoked: set[TP]) -> None:
+        """Partitions that moved to another worker: their state lives on in the table."""
+        for tp in revoked:
+            if tp.topic == self.input.get_topic_name():
+                self.detectors.pop(tp.partition, None)
+                self.last_data_s.pop(tp.partition, None)
+            elif tp.topic == self.platform.get_topic_name():
+                self.aggregators.pop(tp.partition, None)
+
+    # -- the platform stage ------------------------------------------------------------------
+
+    async def process_platform(self, event: EventT) -> None:
+        partition = event.message.partition
+        aggregator = self.aggregators.get(partition)
+        if aggregator is None:
+            sources = tuple(str(p) for p in range(self.partitions))
+            aggregator = self.aggregators[partition] = PlatformAggregator(self.config, sources=sources)
+        body = orjson.loads(event.message.value)
+        for fields in body["deltas"]:
+            aggregator.add(PlatformDelta(*fields))
+        await self._publish(aggregator.advance(body["watermark_ms"], body["source"]))
+
+
+def build_app(settings: Settings, sinks: tuple[BatchSink, ...] = ()) -> faust.App:
+    """The Faust app for these settings; nothing connects until the worker starts."""
+    kafka, worker = settings.kafka, settings.worker
+    app = faust.App(
+        kafka.group_id,
+        broker=f"kafka://{kafka.bootstrap_servers}",
+        store=worker.store,
+        datadir=str(worker.data_dir),
+        topic_partitions=kafka.partitions,
+        topic_replication_factor=kafka.replication_factor,
+        web_port=worker.web_port,
+        web_bind="127.0.0.1",
+        broker_session_timeout=_SESSION_TIMEOUT_S,
+        broker_heartbeat_interval=_HEARTBEAT_S,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        key_serializer="raw",
+        value_serializer="raw",  # bytes everywhere: the codec and streams/state.py own the formats
+        autodiscover=False,
+    )
+    wire(app, Wiring(app, settings, sinks))
+    return app
+
+
+def wire(app: faust.App, wiring: Wiring) -> None:
+    """Register the agents, the idle timer, the revocation hook and the metrics page."""
+    worker = wiring.settings.worker
+
+    @app.agent(wiring.input, name="series")
+    async def series(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(worker.batch_size, within=worker.batch_timeout_s):
+            await wiring.process_batch(list(events))
+
+    @app.agent(wiring.platform, name="platform")
+    async def platform(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await wiring.process_platform(event)
+
+    @app.timer(interval=max(worker.idle_flush_s / 2, 0.1), name="idle_flush")
+    async def idle_flush() -> None:
+        await wiring.idle_flush()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: faust.App, revoked: set[TP], **_: Any) -> None:
+        wiring.forget(revoked)
+
+    @app.page("/metrics/")
+    async def metrics(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(wiring.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def __getattr__(name: str) -> faust.App:
+    """`faust -A streams.worker worker`: the app is built on first access, from the settings then."""
+    if name != "app":
+        raise AttributeError(name)
+    built = build_app(load_settings())
+    globals()["app"] = built
+    return built
