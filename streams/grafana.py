@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import logging
 from collections.abc import Callable
@@ -283,3 +285,29 @@ def annotate(event: AnomalyEvent, grafana: GrafanaSettings, api: GrafanaApi | No
     except niquests.exceptions.RequestException as error:
         raise ServiceError(f"Grafana at {grafana.url} is unreachable: {type(error).__name__}") from error
     return True
+
+
+class GrafanaAnnotations:
+    """A worker sink: each batch's glitches, pages, recoveries and platform incidents as annotations.
+
+    grafana-client is synchronous, so posts run in the default executor, off the event loop.
+    """
+
+    def __init__(self, grafana: GrafanaSettings) -> None:
+        self._grafana = grafana
+        self._api: GrafanaApi | None = None
+        self._events: list[AnomalyEvent] = []
+
+    def add_batch(self, updates: object, events: list[AnomalyEvent]) -> None:
+        self._events.extend(e for e in events if annotation_body(e) is not None)
+
+    async def flush(self) -> int:
+        events, self._events = self._events, []
+        if not events:
+            return 0
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._post_all, events)
+
+    def _post_all(self, events: list[AnomalyEvent]) -> int:
+        self._api = self._api or connect(self._grafana)
+        return sum(annotate(event, self._grafana, self._api) for event in events)

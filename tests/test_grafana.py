@@ -451,3 +451,19 @@ def test_provisioned_queries_read_the_configured_bucket() -> None:
     bucket = "metrics/one_year"
     every_query = json.dumps(grafana.dashboards(bucket)) + json.dumps(grafana.alert_rules(bucket))
     assert "dipwatch/autogen" not in every_query and every_query.count("metrics/one_year") >= 15
+
+
+def test_worker_annotation_sink_posts_each_decision_once(fake: tuple[FakeGrafana, Settings]) -> None:
+    import asyncio
+
+    from streams.engine import AnomalyEvent, Cause, Kind, Scope
+    from streams.grafana import GrafanaAnnotations
+
+    glitch = AnomalyEvent(Kind.GLITCH, Scope.SERIES, "x", "acme", "followers", None,
+                          1795176000000, 1795176180000, 1000.0, 0.0, Cause.GLITCH, "x/acme/followers dipped")  # fmt: skip
+    server, settings = fake
+    sink = GrafanaAnnotations(settings.grafana)
+    sink.add_batch([], [glitch])
+    assert asyncio.run(sink.flush()) == 1
+    assert asyncio.run(sink.flush()) == 0
+    assert len(server.state.annotations) == 1 and "kind:glitch" in server.state.annotations[0]["tags"]

@@ -136,6 +136,22 @@ class InfluxSink:
         fields = f"phase={string_field(phase)},state={PHASE_STATE[phase]}i,baseline={float(baseline)!r}"
         self._append(f"series_state,{tags} {fields} {ts_ms}")
 
+    def add_batch(self, updates: Iterable[Update], events: Iterable[AnomalyEvent]) -> None:
+        """A processed batch: counts (when configured), the phase changes its events imply, the events.
+
+        The worker and the backfill both write through here, so live and replayed histories match.
+        """
+        if self._settings.write_counts:
+            for update in updates:
+                self.add_count(update)
+        event_list = list(events)
+        for key, event, phase, ts_ms in event_states(event_list):
+            cause = event.cause.value if phase != "ok" else None
+            self.add_state(key, event.platform, event.account, event.metric, event.post,
+                           phase, event.baseline, ts_ms, cause)  # fmt: skip
+        for event in event_list:
+            self.add_event(event)
+
     def add_count(self, update: Update) -> None:
         platform, account, metric, post, value, ts_ms, key = update
         tags = self._series_tags(key, platform, account, metric, post)
@@ -243,15 +259,8 @@ async def write_replay_async(
             sink.add_count(update)
             if sink.pending >= settings.batch_size:
                 await sink.flush()
-        event_list = list(events)
-        for key, event, phase, ts_ms in event_states(event_list):
-            cause = event.cause.value if phase != "ok" else None
-            sink.add_state(key, event.platform, event.account, event.metric, event.post,
-                           phase, event.baseline, ts_ms, cause)  # fmt: skip
-            if sink.pending >= settings.batch_size:
-                await sink.flush()
-        for event in event_list:
-            sink.add_event(event)
+        await sink.flush()
+        sink.add_batch((), events)  # a few points per event: well inside the buffer
         await sink.flush()
         return sink.written
     finally:
