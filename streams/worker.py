@@ -119,12 +119,7 @@ class Wiring:
         transactions (Faust's exactly_once) or a consumer that drops repeated ids. The window is
         one producer round trip per batch, and a batch is acknowledged only after all three steps.
         """
-        await self._publish(found)
-        for sink in self.sinks:
-            # A sink that cannot write (InfluxDB down past its retries) raises here: the batch is
-            # not acknowledged and its offsets are not committed, so nothing is skipped.
-            sink.add_batch(updates, found)
-            await sink.flush()
+        await self._emit(found, updates)
         for key in detector.touched_keys():
             state = detector.export_series(key)
             if state is not None:
@@ -153,6 +148,15 @@ class Wiring:
     async def _dead_letter(self, rejected: Rejected) -> None:
         self.metrics.rejects.labels(rejected.reason).inc()
         await self.dead_letters.send(value=encode_rejected(rejected))
+
+    async def _emit(self, found: list[AnomalyEvent], updates: Sequence[Update] = ()) -> None:
+        """Events to the output topic, then the batch to every sink."""
+        await self._publish(found)
+        for sink in self.sinks:
+            # A sink that cannot write (InfluxDB down past its retries) raises here: the batch is
+            # not acknowledged and its offsets are not committed, so nothing is skipped.
+            sink.add_batch(updates, found)
+            await sink.flush()
 
     async def _publish(self, found: list[AnomalyEvent]) -> None:
         pending = []
@@ -216,7 +220,7 @@ class Wiring:
         body = orjson.loads(event.message.value)
         for fields in body["deltas"]:
             aggregator.add(PlatformDelta(*fields))
-        await self._publish(aggregator.advance(body["watermark_ms"], body["source"]))
+        await self._emit(aggregator.advance(body["watermark_ms"], body["source"]))
 
 
 def build_app(settings: Settings, sinks: tuple[BatchSink, ...] = ()) -> faust.App:

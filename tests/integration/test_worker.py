@@ -22,6 +22,7 @@ from streams.engine import Scope
 from streams.replay import replay
 from streams.settings import KafkaSettings
 from streams.simulate import SimulationSpec, simulate
+from tests.integration.test_influx import influx_url  # noqa: F401  (the InfluxDB fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -55,11 +56,14 @@ class Run:
         )
         return env
 
-    def start_worker(self, index: int = 0) -> subprocess.Popen[bytes]:
+    def start_worker(self, index: int = 0, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = (self.tmp_path / f"worker{index}-{len(self.workers)}.log").open("wb")
+        # `dipwatch worker` when sinks are configured (the CLI builds them), else Faust's own entry point.
+        command = [sys.executable, "-c", "from streams.cli import app; app()", "worker"] if extra_env else [
+            sys.executable, "-m", "faust", "-A", "streams.worker", "worker", "-l", "info"]  # fmt: skip
         worker = subprocess.Popen(
-            [sys.executable, "-m", "faust", "-A", "streams.worker", "worker", "-l", "info"],
-            env=self.env(index), stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2],
+            command, env={**self.env(index), **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT,
+            cwd=Path(__file__).parents[2],
         )  # fmt: skip
         self.workers.append(worker)
         return worker
@@ -183,3 +187,23 @@ def test_malformed_messages_go_to_the_dead_letters_and_the_worker_keeps_going(ru
     reasons = Counter(m["reason"] for m in read_all(run.kafka, run.kafka.dead_letter_topic))
     assert reasons["not_json"] >= 5 and reasons["not_object"] >= 4 and reasons["bad_value"] >= 3
     assert run.workers[0].poll() is None
+
+
+def test_worker_writes_the_same_anomaly_points_to_influxdb_as_the_backfill(run: Run, stream, influx_url: str) -> None:
+    from tests.integration.test_influx import TOKEN, _drop, _fresh_database, point_count
+
+    lines, expected = stream
+    influx = _fresh_database(influx_url)
+    try:
+        run.start_worker(extra_env={
+            "DIPWATCH_INFLUX__ENABLED": "true", "DIPWATCH_INFLUX__URL": influx.url,
+            "DIPWATCH_INFLUX__TOKEN": TOKEN, "DIPWATCH_INFLUX__BUCKET": influx.bucket,
+        })  # fmt: skip
+        publish_lines(run.kafka, lines, batch=10)
+        expect_series_anomalies(run, expected)
+        published = read_all(run.kafka, run.kafka.output_topic)
+        # Every published event is one anomaly point (platform events included), none twice.
+        wait_until(run, lambda: point_count(influx, "anomaly", "drop") == len({m["id"] for m in published}),
+                   "the anomaly points in InfluxDB")  # fmt: skip
+    finally:
+        _drop(influx)
