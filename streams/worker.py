@@ -13,7 +13,7 @@ import faust
 import orjson
 from aiokafka.partitioner import murmur2
 from faust.types import TP, EventT
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from streams.codec import Rejected, decode_message, encode_event, encode_rejected
 from streams.engine import AnomalyEvent, Detector, DetectorConfig, Kind, Scope, Update
@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 # heartbeats at a third of it, as Kafka recommends.
 _SESSION_TIMEOUT_S = 10.0
 _HEARTBEAT_S = 3.0
+# Prometheus' text format; aiohttp refuses a charset inside content_type (prometheus-client's
+# CONTENT_TYPE_LATEST has one, so the page failed), and the text format is UTF-8 anyway.
+_METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -271,7 +274,7 @@ def wire(app: faust.App, wiring: Wiring) -> None:
 
     @app.page("/metrics/")
     async def metrics(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(wiring.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+        return web.bytes(generate_latest(wiring.metrics.registry), content_type=_METRICS_CONTENT_TYPE)
 
 
 def __getattr__(name: str) -> faust.App:
