@@ -196,12 +196,23 @@ def _ensure_datasource(api: GrafanaApi, influx: InfluxSettings) -> str | None:
     current = _get_or_none(lambda: api.datasource.get_datasource_by_uid(DATASOURCE_UID))
     # The token is write-only in Grafana: it is sent with every change but cannot be compared.
     body = {**desired, "secureJsonData": {"token": influx.token.get_secret_value()}}
+    return _upsert(
+        f"datasource {DATASOURCE_UID}", desired, current,
+        create=lambda: api.datasource.create_datasource(body),
+        update=lambda: api.datasource.update_datasource_by_uid(DATASOURCE_UID, body),
+    )  # fmt: skip
+
+
+def _upsert(
+    what: str, desired: Json, current: Json | None, create: Callable[[], object], update: Callable[[], object]
+) -> str | None:
+    """Create when missing, update when different, else leave alone: what makes provisioning idempotent."""
     if current is None:
-        api.datasource.create_datasource(body)
-        return f"created datasource {DATASOURCE_UID}"
+        create()
+        return f"created {what}"
     if differs(desired, current):
-        api.datasource.update_datasource_by_uid(DATASOURCE_UID, body)
-        return f"updated datasource {DATASOURCE_UID}"
+        update()
+        return f"updated {what}"
     return None
 
 
@@ -222,13 +233,11 @@ def _ensure_dashboard(api: GrafanaApi, dashboard: Json) -> str | None:
 def _ensure_rule(api: GrafanaApi, rule: Json) -> str | None:
     uid = rule["uid"]
     current = _get_or_none(lambda: api.alertingprovisioning.get_alertrule(uid))
-    if current is None:
-        api.alertingprovisioning.create_alertrule(rule)
-        return f"created alert rule {uid}"
-    if differs(rule, current):
-        api.alertingprovisioning.update_alertrule(uid, rule)
-        return f"updated alert rule {uid}"
-    return None
+    return _upsert(
+        f"alert rule {uid}", rule, current,
+        create=lambda: api.alertingprovisioning.create_alertrule(rule),
+        update=lambda: api.alertingprovisioning.update_alertrule(uid, rule),
+    )  # fmt: skip
 
 
 def _ensure_contact_point(api: GrafanaApi, desired: Json) -> str | None:
