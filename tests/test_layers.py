@@ -1,0 +1,47 @@
+"""The import rules of the layout: a pure engine, shared formats, adapters that only the CLI joins."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "streams"
+#: Modules every layer may use: formats, configuration and errors.
+SHARED = {"streams", "streams.codec", "streams.state", "streams.settings", "streams.errors"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_engine_imports_only_the_standard_library_and_itself() -> None:
+    for path in (PACKAGE / "engine").rglob("*.py"):
+        for name in imports_of(path):
+            top = name.split(".")[0]
+            assert name.startswith("streams.engine") or top in sys.stdlib_module_names or top == "__future__", (
+                f"{module_name(path)} imports {name}"
+            )
+
+
+def test_adapters_never_import_each_other_only_the_cli_joins_them() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        name = module_name(path)
+        if name.startswith(("streams.engine", "streams.cli")) or name in SHARED:
+            continue
+        for imported in imports_of(path):
+            if imported.startswith("streams.") and not imported.startswith("streams.engine"):
+                assert imported in SHARED or imported.startswith("streams.sinks") and name.startswith("streams.sinks"), (
+                    f"{name} imports the adapter {imported}"
+                )
