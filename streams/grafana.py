@@ -6,6 +6,7 @@ import asyncio
 
 import json
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,14 @@ from streams.settings import GrafanaSettings, InfluxSettings, Settings
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
+def _assets_root() -> Path:
+    """The repository in a checkout or editable install, else the data files of a plain install."""
+    checkout = Path(__file__).resolve().parents[1]
+    installed = Path(sys.prefix) / "share" / "dipwatch"
+    return checkout if (checkout / "dashboards").is_dir() else installed
+
+
+REPO = _assets_root()
 PROVISIONING = REPO / "deploy" / "grafana" / "provisioning"
 DASHBOARDS = REPO / "dashboards"
 FOLDER_UID = "dipwatch"
