@@ -162,23 +162,17 @@ def decode_message(raw: bytes) -> list[Update | Rejected]:
     >>> [type(r).__name__ for r in decode_message(b'[{"x":1}, 3]')]
     ['Rejected', 'Rejected']
     """
-    if raw[:1] == b"[":
-        try:
-            return [_from_wire(wire, None) for wire in _decode_wire_batch(raw)]
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            pass  # one bad element: check each on its own below
-    else:
-        try:
-            return [_from_wire(_decode_wire(raw), raw)]
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            pass
+    if raw.lstrip()[:1] != b"[":
+        return [decode_line(raw)]
     try:
-        obj = orjson.loads(raw)
+        return [_from_wire(wire, None) for wire in _decode_wire_batch(raw)]
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass  # a bad element, or not JSON: the general path names each reason
+    try:
+        items = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         return [Rejected("not_json", f"not JSON: {str(error)[:60]}", raw)]
-    if isinstance(obj, list):
-        return [update_from_object(item, orjson.dumps(item)) for item in obj]
-    return [update_from_object(obj, raw)]
+    return [update_from_object(item, orjson.dumps(item)) for item in items]
 
 
 def format_time(ms: int) -> str:

@@ -75,7 +75,6 @@ def replay(
     chunks: Iterable[list[bytes]],
     config: DetectorConfig | None = None,
     on_reject: Callable[[Rejected], None] | None = None,
-    on_chunk: Callable[[list[AnomalyEvent]], None] | None = None,
 ) -> tuple[list[AnomalyEvent], ReplaySummary]:
     """Run the engine over chunks of records in arrival order; return all events and the summary."""
     summary = ReplaySummary()
@@ -83,7 +82,8 @@ def replay(
     events: list[AnomalyEvent] = []
     started = time.perf_counter()
     with relaxed_gc():
-        _run(chunks, detector, summary, events, on_reject, on_chunk)
+        for lines in chunks:
+            events.extend(detector.observe_many(decode_chunk(lines, summary, on_reject)))
     events.extend(detector.flush())
     summary.seconds = time.perf_counter() - started
     summary.updates = detector.counts.updates
@@ -92,21 +92,6 @@ def replay(
     summary.series = detector.series_count
     summary.anomalies.update(f"{e.scope.value}:{e.kind.value}" for e in events)
     return events, summary
-
-
-def _run(
-    chunks: Iterable[list[bytes]],
-    detector: Detector,
-    summary: ReplaySummary,
-    events: list[AnomalyEvent],
-    on_reject: Callable[[Rejected], None] | None,
-    on_chunk: Callable[[list[AnomalyEvent]], None] | None,
-) -> None:
-    for lines in chunks:
-        found = detector.observe_many(decode_chunk(lines, summary, on_reject))
-        events.extend(found)
-        if on_chunk is not None:
-            on_chunk(found)
 
 
 @contextmanager

@@ -33,10 +33,6 @@ ConfigOption = Annotated[
 GRAFANA_PENDING_MIN = (0, 5, 15)
 
 
-def detector_config(config_file: Path | None) -> DetectorConfig:
-    return load_settings(config_file).detector.to_config()
-
-
 def replay_command(
     events: Annotated[Path, typer.Argument(help="JSON Lines of metric updates, in arrival order.")],
     output: Annotated[
@@ -129,7 +125,7 @@ def evaluate_command(
 ) -> None:
     """Replay, then score dipwatch and the usual Grafana rule side by side against the truth."""
     with one_line_errors():
-        detector = detector_config(config)
+        detector = load_settings(config).detector.to_config()
         truth_doc = _read_truth(truth)
         with open_events(events) as source:
             lines = source.readlines()

@@ -13,7 +13,7 @@ would cost more than the whole detection, and the Detector owns each state exclu
 
 from __future__ import annotations
 
-from streams.engine.config import HOUR_MS, DetectorConfig
+from streams.engine.config import DetectorConfig
 from streams.engine.growth import GrowthWindows, stall_event
 from streams.engine.outcome import Outcome, from_dip
 from streams.engine.rounding import display_step
@@ -199,9 +199,8 @@ def _below_peak(
             state.peak_before_jump = -1.0
             return None
         state.peak_before_jump = -1.0
-    if drawdown >= limit and state.n > cfg.warmup_updates:
-        if drawdown >= cfg.rounding_factor * display_step(state.peak, value, last):
-            return _open_dip(state, ts, value, last, cfg)
+    if drawdown >= limit and state.n > cfg.warmup_updates and _beyond_rounding(state.peak, value, last, cfg):
+        return _open_dip(state, ts, value, last, cfg)
     if drawdown > _DECLINE_START * limit and drawdown > cfg.noise_factor * state.noise:
         if state.decline_ts == 0:
             state.decline_ts, state.decline_prev_ts = ts, state.prev_ts
@@ -211,6 +210,11 @@ def _below_peak(
     else:
         state.decline_ts = 0
     return None
+
+
+def _beyond_rounding(peak: float, value: float, last: float, cfg: DetectorConfig) -> bool:
+    """The fall is more than display rounding could make (steps read off the shown values)."""
+    return peak - value >= cfg.rounding_factor * display_step(peak, value, last)
 
 
 def _remember(state: SeriesState, value: float) -> None:
@@ -303,7 +307,7 @@ def _watch_paged_level(
     drawdown = state.peak - value
     if drawdown < threshold(state.peak, state.noise, cfg) or last - value < 0.5 * drawdown:
         return None
-    if drawdown < cfg.rounding_factor * display_step(state.peak, value, last):
+    if not _beyond_rounding(state.peak, value, last, cfg):
         return None
     state.decline_ts = 0
     return _open_dip(state, ts, value, last, cfg)
@@ -351,11 +355,6 @@ def _also(first: Outcome, second: Outcome | None) -> Outcome:
     if second is not None:
         first.then = second
     return first
-
-
-def epoch_of(ts: int) -> int:
-    """The hour an update falls in, for counting a platform's active series."""
-    return ts // HOUR_MS
 
 
 __all__ = ["DIPPING", "OK", "PAGED", "PHASE_NAMES", "SeriesState", "expire_hold", "step"]

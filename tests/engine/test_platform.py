@@ -94,5 +94,13 @@ def test_two_partitions_merged_find_the_same_platform_incidents_as_one() -> None
 
 
 def test_platform_decision_waits_for_the_slowest_partition() -> None:
-    aggregator = PlatformAggregator(DetectorConfig(), sources=("p0", "p1"))
+    config = DetectorConfig()
+    aggregator = PlatformAggregator(config, sources=("p0", "p1"))
+    detector = Detector(config, platforms=None)
+    detector.observe_many(fleet(10, purge_shape))
+    detector.flush()
+    for delta in detector.take_platform_deltas():
+        aggregator.add(delta)
+    # Everything is in from p0, but p1 has said nothing: no decision yet.
     assert aggregator.advance(T0 + 600 * MINUTE, source="p0") == []
+    assert [e.kind for e in aggregator.advance(T0 + 600 * MINUTE, source="p1")] == [Kind.SUSTAINED_DROP]
