@@ -1,8 +1,11 @@
-"""Series engine state <-> compact versioned bytes, for the worker's changelog-backed table."""
+"""Engine state <-> versioned bytes for the worker's changelog-backed tables: series and platform stage."""
 
 from __future__ import annotations
 
 import struct
+from typing import Any
+
+import orjson
 
 from streams.engine.growth import GrowthWindows
 from streams.engine.series import SeriesState
@@ -104,3 +107,28 @@ def _split_key(key: str, lengths: list[int], has_post: bool) -> tuple[str, str, 
     if (post is None and at - 1 != len(raw)) or "/".join([*parts, *([post] if has_post else [])]) != key:
         raise StateDecodeError(f"state does not belong to series {key!r}")
     return platform, account, metric, post
+
+
+#: First byte of an encoded platform aggregator; the rest is JSON (small, written once per message).
+PLATFORM_STATE_VERSION = 1
+
+
+def encode_platform_state(state: dict[str, Any], applied_offset: int) -> bytes:
+    """A second-stage aggregator's state and the offset of the last platform message applied to it.
+
+    >>> data = encode_platform_state({"marks": {"0": 5}, "tracks": []}, applied_offset=41)
+    >>> decode_platform_state(data)
+    ({'marks': {'0': 5}, 'tracks': []}, 41)
+    """
+    return bytes([PLATFORM_STATE_VERSION]) + orjson.dumps({"applied_offset": applied_offset, "state": state})
+
+
+def decode_platform_state(data: bytes) -> tuple[dict[str, Any], int]:
+    """What `encode_platform_state()` packed; StateDecodeError when it can't."""
+    if not data or data[0] != PLATFORM_STATE_VERSION:
+        raise StateDecodeError(f"unknown platform state version {data[:1]!r}")
+    try:
+        body = orjson.loads(data[1:])
+        return body["state"], int(body["applied_offset"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise StateDecodeError(f"corrupt platform state: {error}") from error

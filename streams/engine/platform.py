@@ -10,7 +10,8 @@ partition saw which series, so two workers find the same incidents as one.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from streams.engine.config import HOUR_MS, MINUTE_MS, DetectorConfig
 from streams.engine.messages import describe
@@ -81,6 +82,35 @@ class PlatformAggregator:
         self._sources = sources
         self._marks: dict[str, int] = {}
         self._tracks: dict[tuple[str, str], _Track] = {}
+
+    def export_state(self) -> dict[str, Any]:
+        """Everything the aggregator holds, as plain JSON-ready values, so a second stage that
+        moves to another worker (a rebalance, a restart) resumes its open incidents."""
+        tracks = [
+            {
+                "platform": platform,
+                "metric": metric,
+                "buckets": [[start, asdict(bucket)] for start, bucket in track.buckets.items()],
+                "active": [[hour, count] for hour, count in track.active.items()],
+                "scanned_until": track.scanned_until,
+                "open_incidents": [asdict(incident) for incident in track.open_incidents],
+            }
+            for (platform, metric), track in self._tracks.items()
+        ]
+        return {"marks": dict(self._marks), "tracks": tracks}
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        """Take over what `export_state()` gave, replacing anything held."""
+        self._marks = {str(source): int(mark) for source, mark in state["marks"].items()}
+        self._tracks = {
+            (entry["platform"], entry["metric"]): _Track(
+                buckets={int(start): _Bucket(**fields) for start, fields in entry["buckets"]},
+                active={int(hour): int(count) for hour, count in entry["active"]},
+                scanned_until=int(entry["scanned_until"]),
+                open_incidents=[_Incident(**fields) for fields in entry["open_incidents"]],
+            )
+            for entry in state["tracks"]
+        }
 
     def add(self, delta: PlatformDelta) -> None:
         track = self._tracks.setdefault((delta.platform, delta.metric), _Track())
