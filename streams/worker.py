@@ -6,20 +6,20 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 import faust
 import orjson
 from aiokafka.partitioner import murmur2
-from faust.types import TP, EventT
+from faust.types import TP, EventT, Message
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from streams.codec import Rejected, decode_message, encode_event, encode_rejected
 from streams.engine import AnomalyEvent, Detector, DetectorConfig, Kind, Scope, Update
 from streams.engine.platform import PlatformAggregator, PlatformDelta
 from streams.settings import Settings, load_settings
-from streams.state import decode_state, encode_state
+from streams.state import decode_platform_state, decode_state, encode_platform_state, encode_state
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ _HEARTBEAT_S = 3.0
 # Prometheus' text format; aiohttp refuses a charset inside content_type (prometheus-client's
 # CONTENT_TYPE_LATEST has one, so the page failed), and the text format is UTF-8 anyway.
 _METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
+_FETCH_BYTES_PER_PARTITION = 8 << 20
+_INPUT_PAUSED_S = 0.2  # no batch for this long: the worker has caught up with its input
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -75,25 +77,57 @@ class Wiring:
         # The producer's partitioner places a key's changelog record on the same partition as its
         # input (both hash the series key), so tables stay co-partitioned while batches mix partitions.
         self.table = app.Table("series_state", key_type=bytes, value_type=bytes, use_partitioner=True)
+        # One entry per platform-topic partition, written while that partition's message is the
+        # current event, so Faust restores it wherever the partition moves.
+        self.platform_table = app.Table("platform_state", key_type=bytes, value_type=bytes)
         self.detectors: dict[int, Detector] = {}
-        self.aggregators: dict[int, PlatformAggregator] = {}
+        self.aggregators: dict[int, tuple[PlatformAggregator, int]] = {}  # with the last offset applied
         self.last_data_s: dict[int, float] = {}
+        self.unacked: list[Message] = []  # processed, acknowledged at the next checkpoint
+        self.last_batch_s = 0.0
+        self.checkpointed_s = time.monotonic()
         self.lock = asyncio.Lock()
 
     # -- the series stage --------------------------------------------------------------------
 
+    async def consume(self, inbox: asyncio.Queue[EventT]) -> None:
+        """Drain the input channel in bulk: whatever arrived since the last batch is one batch.
+
+        Faust's stream per message (its `take()` included) costs more than the engine does per
+        update, so the series stage reads the channel's queue itself and keeps Faust for what it
+        is good at: the consumer group, tables, changelogs, the producer, commits and the web page.
+        """
+        limit, linger_s = self.settings.worker.batch_size, self.settings.worker.batch_linger_s
+        while True:
+            events = [await inbox.get()]
+            if inbox.qsize() < limit:
+                # Faust hands messages over one at a time; without a pause each batch would hold
+                # one, and the per-batch work (watermark, publish, lag) would be paid per message.
+                await asyncio.sleep(linger_s)
+            while len(events) < limit and not inbox.empty():
+                events.append(inbox.get_nowait())
+            async with self.lock:
+                await self.process_batch(events)
+                self.last_batch_s = time.monotonic()
+                if time.monotonic() - self.checkpointed_s >= self.settings.worker.checkpoint_interval_s:
+                    await self._checkpoint()
+
     async def process_batch(self, events: list[EventT]) -> None:
-        """One `take()` batch: grouped by partition, each partition's detector sees its own updates."""
+        """One batch: grouped by partition, each partition's detector sees its own updates."""
+        consumer, generation = self.app.consumer, self.app.consumer_generation_id
         by_partition: dict[int, list[bytes]] = defaultdict(list)
         last_offset: dict[int, int] = {}
         for event in events:
-            partition = event.message.partition
-            by_partition[partition].append(event.message.value)
-            last_offset[partition] = event.message.offset
-        async with self.lock:
-            for partition, raws in by_partition.items():
-                self.last_data_s[partition] = time.monotonic()  # wall clock: see idle_flush
-                await self._process_partition(partition, raws)
+            message = event.message
+            if message.generation_id != generation:
+                continue  # fetched before a rebalance: read again from the committed offset
+            consumer.track_message(message)  # a rebalance now waits for its checkpoint
+            by_partition[message.partition].append(message.value)
+            last_offset[message.partition] = message.offset
+            self.unacked.append(message)
+        for partition, raws in by_partition.items():
+            self.last_data_s[partition] = time.monotonic()  # wall clock: see idle_flush
+            await self._process_partition(partition, raws)
         self._record_lag(last_offset)
 
     async def _process_partition(self, partition: int, raws: list[bytes]) -> None:
@@ -107,27 +141,43 @@ class Wiring:
         self.metrics.updates.inc(len(updates))
         detector = self._detector(partition)
         self._load_unseen(detector, updates)
-        await self._conclude(partition, detector, detector.observe_many(updates), updates)
+        await self._conclude(detector, detector.observe_many(updates), updates)
 
-    async def _conclude(
-        self, partition: int, detector: Detector, found: list[AnomalyEvent], updates: Sequence[Update] = ()
-    ) -> None:
-        """Publish and write the sinks, then save, then forward: a crash repeats work, never loses it.
+    async def _conclude(self, detector: Detector, found: list[AnomalyEvent], updates: Sequence[Update] = ()) -> None:
+        """Publish and write the sinks, then save at once the series that decided an event.
 
-        Events are awaited until the broker has them before the state that decided them is saved.
-        A crash in between restarts from the older state and decides the same events again, with
-        the same ids (series, kind, onset): a duplicate, never a loss. We chose this over keeping
-        "last page published" in the state: that marker travels in the same changelog as the state,
-        so it is lost in exactly the same window and cannot close it; closing it needs Kafka
-        transactions (Faust's exactly_once) or a consumer that drops repeated ids. The window is
-        one producer round trip per batch, and a batch is acknowledged only after all three steps.
+        Events are awaited until the broker has them before the state that decided them is saved,
+        so a crash in between decides the same events again with the same ids (series, kind,
+        onset): a duplicate, never a loss. Every other series is saved at the next checkpoint;
+        a crash before it re-reads their updates from the last committed offset and decides
+        exactly what it decided before, which was nothing. A saved series that is ahead of the
+        committed offset takes the re-read updates as duplicates, so it decides nothing twice.
+        We chose this over keeping "last page published" in the state: that marker travels in
+        the same changelog as the state and is lost in the same window; closing the window needs
+        Kafka transactions (Faust's exactly_once) or a consumer that drops repeated ids.
         """
         await self._emit(found, updates)
-        for key in detector.touched_keys():
+        self._save(detector, {event.series for event in found if event.scope is Scope.SERIES})
+
+    def _save(self, detector: Detector, keys: Iterable[str]) -> None:
+        for key in keys:
             state = detector.export_series(key)
             if state is not None:
                 self.table[key.encode()] = encode_state(state)  # assignment: only that reaches the changelog
-        await self._forward_platform(partition, detector)
+
+    async def _checkpoint(self) -> None:
+        """Save every series touched since the last checkpoint, forward the platform deltas, then
+        acknowledge the batches they came from: Faust commits only what is acknowledged, so the
+        committed offsets never pass the saved state. One write per series per checkpoint,
+        however many updates it had, is what keeps one update per message cheap."""
+        for partition, detector in list(self.detectors.items()):
+            self._save(detector, detector.touched_keys())
+            await self._forward_platform(partition, detector)
+        consumer = self.app.consumer
+        for message in self.unacked:
+            message.ack(consumer)
+        self.unacked = []
+        self.checkpointed_s = time.monotonic()
 
     def _detector(self, partition: int) -> Detector:
         """A partition's detector, with every saved series of the partition scheduled again, so a
@@ -192,16 +242,32 @@ class Wiring:
             if highwater is not None:
                 self.metrics.lag.labels(str(partition)).set(max(highwater - offset - 1, 0))
 
-    async def idle_flush(self) -> None:
-        """The only use of the wall clock: a partition that stopped receiving data for
-        `idle_flush_s` is advanced to its newest event time, so its open holds still decide."""
-        idle_s = self.settings.worker.idle_flush_s
+    async def housekeeping(self) -> None:
+        """Timed work between batches: the idle flush, and a checkpoint when one is due, when the
+        input has paused (the worker has caught up, so saving costs no throughput and commits
+        sooner), or when a rebalance waits for the unacknowledged batches (Faust suspends flow)."""
         async with self.lock:
-            for partition, detector in list(self.detectors.items()):
-                seen = self.last_data_s.get(partition)
-                if seen is not None and time.monotonic() - seen >= idle_s:
-                    del self.last_data_s[partition]  # once per quiet spell
-                    await self._conclude(partition, detector, detector.flush())
+            await self._idle_flush()
+            now = time.monotonic()
+            if self.unacked and (
+                not self.app.flow_control.is_active()
+                or now - self.last_batch_s >= _INPUT_PAUSED_S
+                or now - self.checkpointed_s >= self.settings.worker.checkpoint_interval_s
+            ):
+                await self._checkpoint()
+
+    async def _idle_flush(self) -> None:
+        """The only use of the wall clock in deciding: a partition that stopped receiving data for
+        `idle_flush_s` is advanced to its newest event time, so its open holds still decide."""
+        idle_s, flushed = self.settings.worker.idle_flush_s, False
+        for partition, detector in list(self.detectors.items()):
+            seen = self.last_data_s.get(partition)
+            if seen is not None and time.monotonic() - seen >= idle_s:
+                del self.last_data_s[partition]  # once per quiet spell
+                await self._conclude(detector, detector.flush())
+                flushed = True
+        if flushed:
+            await self._checkpoint()
 
     def forget(self, revoked: set[TP]) -> None:
         """Partitions that moved to another worker: their state lives on in the table."""
@@ -215,15 +281,34 @@ class Wiring:
     # -- the platform stage ------------------------------------------------------------------
 
     async def process_platform(self, event: EventT) -> None:
-        partition = event.message.partition
-        aggregator = self.aggregators.get(partition)
-        if aggregator is None:
-            sources = tuple(str(p) for p in range(self.partitions))
-            aggregator = self.aggregators[partition] = PlatformAggregator(self.config, sources=sources)
+        """Apply one source's deltas and watermark, publish what that decides, save the aggregator.
+
+        The saved state carries the offset it has applied, so a message read again after a
+        crash (saved, not yet committed) is skipped instead of counted twice."""
+        partition, offset = event.message.partition, event.message.offset
+        aggregator, applied = self._aggregator(partition)
+        if offset <= applied:
+            return
         body = orjson.loads(event.message.value)
         for fields in body["deltas"]:
             aggregator.add(PlatformDelta(*fields))
         await self._emit(aggregator.advance(body["watermark_ms"], body["source"]))
+        self.aggregators[partition] = (aggregator, offset)
+        self.platform_table[str(partition).encode()] = encode_platform_state(aggregator.export_state(), offset)
+
+    def _aggregator(self, partition: int) -> tuple[PlatformAggregator, int]:
+        """A platform partition's aggregator, restored from the table when this worker is new to it."""
+        known = self.aggregators.get(partition)
+        if known is not None:
+            return known
+        aggregator = PlatformAggregator(self.config, sources=tuple(str(p) for p in range(self.partitions)))
+        applied = -1
+        saved = self.platform_table.get(str(partition).encode())
+        if saved is not None:
+            state, applied = decode_platform_state(saved)
+            aggregator.import_state(state)
+        self.aggregators[partition] = (aggregator, applied)
+        return aggregator, applied
 
 
 def build_app(settings: Settings, sinks: tuple[BatchSink, ...] = ()) -> faust.App:
@@ -241,6 +326,10 @@ def build_app(settings: Settings, sinks: tuple[BatchSink, ...] = ()) -> faust.Ap
         broker_session_timeout=_SESSION_TIMEOUT_S,
         broker_heartbeat_interval=_HEARTBEAT_S,
         consumer_auto_offset_reset="earliest",
+        stream_buffer_maxsize=2 * worker.batch_size,  # the input queue: room for a full batch while one runs
+        # Batched messages are ~10 kB: Faust's 1 MiB per partition and fetch left the worker waiting
+        # on the broker between fetches for a third of its time (measured).
+        consumer_max_fetch_size=_FETCH_BYTES_PER_PARTITION,
         producer_acks=-1,
         key_serializer="raw",
         value_serializer="raw",  # bytes everywhere: the codec and streams/state.py own the formats
@@ -254,19 +343,23 @@ def wire(app: faust.App, wiring: Wiring) -> None:
     """Register the agents, the idle timer, the revocation hook and the metrics page."""
     worker = wiring.settings.worker
 
-    @app.agent(wiring.input, name="series")
-    async def series(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(worker.batch_size, within=worker.batch_timeout_s):
-            await wiring.process_batch(list(events))
+    # Iterating the topic registers it with Faust's conductor, so the group subscribes to it; done
+    # here, before the app starts, so the first subscription includes it.
+    inbox = wiring.input.__aiter__().queue
+
+    @app.task
+    async def series() -> None:
+        await wiring.consume(inbox)
 
     @app.agent(wiring.platform, name="platform")
     async def platform(stream: faust.StreamT) -> None:
         async for event in stream.events():
             await wiring.process_platform(event)
 
-    @app.timer(interval=max(worker.idle_flush_s / 2, 0.1), name="idle_flush")
-    async def idle_flush() -> None:
-        await wiring.idle_flush()
+    @app.timer(interval=min(worker.idle_flush_s / 2, worker.checkpoint_interval_s / 2, _INPUT_PAUSED_S / 2),
+               name="housekeeping")
+    async def housekeeping() -> None:
+        await wiring.housekeeping()
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: faust.App, revoked: set[TP], **_: Any) -> None:
