@@ -2,6 +2,10 @@
 
     python bench/worker_bench.py [--batched-updates 300000] [--single-updates 100000] [--accounts 1000]
 
+Beside each worker run, `bench/faust_noop_app.py` (a Faust agent that acknowledges each message and
+does nothing else) reads the same topic under its own group and is measured the same way: Faust's
+own ceiling on this machine (`--no-faust-floor` skips it).
+
 Two modes, each on fresh topics and a fresh consumer group: `batched` (100 updates per message, a
 JSON array, keyed and partitioned as `dipwatch produce --batch 100` does) and `single` (one update
 per message). For each mode the updates are produced first, then
@@ -263,7 +267,7 @@ class WorkerRun:
 
 
 def start_worker(kafka: KafkaSettings, data_dir: Path, port: int, commit_interval: float,
-                 log_path: Path, profile: Path | None) -> subprocess.Popen[bytes]:  # fmt: skip
+                 log_path: Path, profile: Path | None, app: str = "streams.worker") -> subprocess.Popen[bytes]:  # fmt: skip
     env = dict(os.environ)
     for name, value in kafka.model_dump().items():
         env[f"DIPWATCH_KAFKA__{name.upper()}"] = str(value)
@@ -271,7 +275,8 @@ def start_worker(kafka: KafkaSettings, data_dir: Path, port: int, commit_interva
                DIPWATCH_WORKER__WEB_PORT=str(port))  # fmt: skip
     if commit_interval > 0:
         env["BROKER_COMMIT_INTERVAL"] = str(commit_interval)
-    command = [sys.executable, "-m", "faust", "-A", "streams.worker", "worker", "-l", "info"]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "bench"), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "faust", "-A", app, "worker", "-l", "info"]
     if profile is not None:
         command[1:1] = ["-m", "cProfile", "-o", str(profile)]
     with log_path.open("wb") as log:
@@ -401,7 +406,7 @@ def run_mode(mode: str, lines: list[bytes], args: argparse.Namespace, tmp: Path)
     )  # fmt: skip
     log_path = tmp / f"worker-{mode}.log"
     profile = tmp / f"worker-{mode}.prof" if args.profile else None
-    worker = None
+    worker, floor = None, None
     try:
         create_topics(kafka)
         with console.status(f"{mode}: producing {len(lines):,} updates"):
@@ -414,6 +419,9 @@ def run_mode(mode: str, lines: list[bytes], args: argparse.Namespace, tmp: Path)
             worker = start_worker(kafka, tmp / f"data-{mode}", port, args.commit_interval, log_path, profile)
             run = watch_worker(kafka, produced, worker, port, started, args.deadline, args.poll, log_path)
             stop_worker(worker)
+        if args.faust_floor:
+            with console.status(f"{mode}: Faust doing nothing"):
+                floor = run_faust_floor(kafka, produced, args, tmp / f"noop-{mode}.log")
     finally:
         if worker is not None:
             stop_worker(worker)
@@ -427,6 +435,7 @@ def run_mode(mode: str, lines: list[bytes], args: argparse.Namespace, tmp: Path)
         "partitions": args.partitions,
         "produce_s": round(produced.seconds, 2),
         "bare_consumer": bare,
+        "faust_noop": floor,
         "worker": worker_figures(produced, run),
         "target_updates_per_s": TARGETS[mode],
     }
@@ -436,6 +445,20 @@ def run_mode(mode: str, lines: list[bytes], args: argparse.Namespace, tmp: Path)
     if profile is not None and profile.exists():
         result["profile"] = top_functions(profile, args.profile)
     return result
+
+
+def run_faust_floor(kafka: KafkaSettings, produced: Produced, args: argparse.Namespace, log_path: Path) -> dict[str, Any]:
+    """`faust_noop_app` on the same topic under its own group, measured as the worker is."""
+    noop_kafka = kafka.model_copy(update={"group_id": kafka.group_id + "-noop"})
+    port = free_port()
+    started = time.monotonic()
+    app = start_worker(noop_kafka, log_path.parent, port, args.commit_interval, log_path, None, app="faust_noop_app")
+    try:
+        run = watch_worker(noop_kafka, produced, app, port, started, args.deadline, args.poll, log_path)
+    finally:
+        stop_worker(app)
+    figures = worker_figures(produced, run)
+    return {key: figures.get(key) for key in ("updates_per_s", "timed_out", "worker_cpu_cores_busy")}
 
 
 def top_functions(path: Path, count: int) -> list[str]:
@@ -466,6 +489,8 @@ def main() -> int:
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="run the worker under cProfile (slower; main thread only, not Faust's consumer "
                              "thread) and print its top N functions by own time")  # fmt: skip
+    parser.add_argument("--no-faust-floor", dest="faust_floor", action="store_false",
+                        help="skip the run of a Faust app that consumes the topic and does nothing")  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -511,16 +536,17 @@ def print_report(report: dict[str, Any]) -> None:
     table = Table(title=f"worker benchmark: one worker, {settings['partitions']} input partitions, memory store, "
                         f"{machine['cpus']} CPUs (broker on the same machine)")  # fmt: skip
     for column in ("mode", "updates", "messages", "series", "bare consumer msgs/s", "bare consumer updates/s",
-                   "worker updates/s", "target", "worker / bare", "worker CPU (cores)", "peak RSS",
+                   "Faust doing nothing updates/s", "worker updates/s", "target", "worker / bare", "worker CPU (cores)", "peak RSS",
                    "RSS growth / series"):  # fmt: skip
         table.add_column(column, justify="left" if column == "mode" else "right")
     for r in report["modes"]:
         w, b = r["worker"], r["bare_consumer"]
         rate = _n(w.get("updates_per_s")) + (" (timed out)" if w.get("timed_out") else "")
         verdict = "[green]met[/]" if r["meets_target"] else "[red]missed[/]"
+        floor = (r.get("faust_noop") or {}).get("updates_per_s")
         table.add_row(
             f"{r['mode']} ({r['updates_per_message']}/msg)", _n(r["updates"]), _n(r["messages"]), _n(r["series"]),
-            _n(b["messages_per_s"]), _n(b["updates_per_s"]), rate, f"≥ {r['target_updates_per_s']:,} {verdict}",
+            _n(b["messages_per_s"]), _n(b["updates_per_s"]), _n(floor), rate, f"≥ {r['target_updates_per_s']:,} {verdict}",
             _n(r["worker_vs_bare"]), _n(w.get("worker_cpu_cores_busy")), _n(w.get("peak_rss_mb"), " MB"),
             _n(w.get("rss_growth_per_series_kb"), " kB"),
         )  # fmt: skip
