@@ -7,6 +7,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from streams.engine.config import DetectorConfig
+from streams.settings import WorkerSettings
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -17,6 +18,14 @@ def test_readme_defaults_table_matches_detector_config() -> None:
     assert set(rows) == {f.name for f in fields(DetectorConfig)}
     for name, shown in rows.items():
         assert float(shown) == float(getattr(config, name)), name
+
+
+def test_readme_worker_table_matches_worker_settings() -> None:
+    rows = dict(re.findall(r"^\| `(\w+)` \| `DIPWATCH_WORKER__\w+` \| ([^|]+) \|", README, re.M))
+    defaults = WorkerSettings()
+    assert set(rows) == set(WorkerSettings.model_fields)
+    for name, shown in rows.items():
+        assert shown.strip() == str(getattr(defaults, name)), name
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:
