@@ -17,6 +17,7 @@ from faust.types import TP, EventT, Message
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from streams.codec import Rejected, decode_message, encode_event, encode_rejected
+from streams.worker.commit_watchdog import CommitWatchdog
 from streams.engine import AnomalyEvent, Detector, DetectorConfig, Kind, Scope, Update
 from streams.engine.platform import PlatformAggregator, PlatformDelta
 from streams.settings import Settings, load_settings
@@ -36,6 +37,7 @@ _INPUT_PAUSED_S = 0.2  # no batch for this long: the worker has caught up with i
 # Updates and series state hold no reference cycles, yet at Python's default threshold (700) the
 # collector scanned them so often that raising it made the batched worker a third faster (measured).
 _GC_GEN0_THRESHOLD = 50_000
+_WATCHDOG_INTERVAL_S = 5.0  # a hole seen at two checks this far apart is stuck, not in flight
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -63,6 +65,7 @@ class _Metrics:
         self.pages = Counter("dipwatch_pages", "Series sustained_drop pages published", registry=r)
         self.events = Counter("dipwatch_events", "Anomaly events published", ["kind", "scope"], registry=r)
         self.lag = Gauge("dipwatch_partition_lag", "Messages behind the end", ["partition"], registry=r)
+        self.reread = Counter("dipwatch_partitions_reread", "Partitions sought back over stuck commits", registry=r)
 
 
 class Wiring:
@@ -90,6 +93,8 @@ class Wiring:
         self.unacked: list[Message] = []  # processed, acknowledged at the next checkpoint
         self.last_batch_s = 0.0
         self.checkpointed_s = time.monotonic()
+        self.watchdog: CommitWatchdog | None = None  # built on first use: the consumer exists then
+        self.watched_s = time.monotonic()
         self.lock = asyncio.Lock()
 
     # -- the series stage --------------------------------------------------------------------
@@ -259,6 +264,11 @@ class Wiring:
                 or now - self.checkpointed_s >= self.settings.worker.checkpoint_interval_s
             ):
                 await self._checkpoint()
+            if now - self.watched_s >= _WATCHDOG_INTERVAL_S:
+                self.watched_s = now
+                if self.watchdog is None:
+                    self.watchdog = CommitWatchdog(self.app.consumer, self.input.get_topic_name())
+                self.metrics.reread.inc(await self.watchdog.check())
 
     async def _idle_flush(self) -> None:
         """The only use of the wall clock in deciding: a partition that stopped receiving data for
