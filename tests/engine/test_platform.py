@@ -69,15 +69,16 @@ def test_a_few_series_dropping_together_is_not_a_platform_incident() -> None:
     assert platform_events(run_all(items)) == []
 
 
-def test_two_partitions_merged_find_the_same_platform_incidents_as_one() -> None:
-    items = sorted(fleet(10, outage_shape) + fleet(8, purge_shape, platform="x"), key=lambda u: u.ts_ms)
-    single = platform_events(run_all(items))
-
+def merged_platform_events(items, rebuild_at: int | None = None, rebuild=None) -> list[AnomalyEvent]:
+    """Two partitions' detectors feed one aggregator, interleaved batch by batch (97 updates); before
+    batch `rebuild_at` the aggregator is replaced by `rebuild(aggregator)`."""
     config = DetectorConfig()
     aggregator = PlatformAggregator(config, sources=("p0", "p1"))
     partitions = {"p0": Detector(config, platforms=None), "p1": Detector(config, platforms=None)}
     merged = []
-    for start in range(0, len(items), 97):  # interleave the partitions batch by batch
+    for index, start in enumerate(range(0, len(items), 97)):
+        if index == rebuild_at:
+            aggregator = rebuild(aggregator)
         for name, detector in partitions.items():
             chunk = [u for u in items[start : start + 97] if (zlib.crc32(u.key.encode()) % 2 == 0) == (name == "p0")]
             detector.observe_many(chunk)
@@ -89,8 +90,14 @@ def test_two_partitions_merged_find_the_same_platform_incidents_as_one() -> None
         for delta in detector.take_platform_deltas():
             aggregator.add(delta)
         merged += aggregator.advance(detector.watermark_ms, source=name)
+    return sorted(merged, key=AnomalyEvent.sort_key)
+
+
+def test_two_partitions_merged_find_the_same_platform_incidents_as_one() -> None:
+    items = sorted(fleet(10, outage_shape) + fleet(8, purge_shape, platform="x"), key=lambda u: u.ts_ms)
+    single = platform_events(run_all(items))
     assert len(single) == 3
-    assert sorted(merged, key=AnomalyEvent.sort_key) == sorted(single, key=AnomalyEvent.sort_key)
+    assert merged_platform_events(items) == sorted(single, key=AnomalyEvent.sort_key)
 
 
 def test_platform_decision_waits_for_the_slowest_partition() -> None:
