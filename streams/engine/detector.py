@@ -82,12 +82,12 @@ class Detector:
         The watermark moves once per batch: within the lateness allowance that changes nothing
         but how often series are visited, which is what makes batches fast.
         """
-        if not isinstance(updates, list):
-            updates = list(updates)
         series, due, counts = self._series, self._due, self.counts
         touch = self._touched.add
         max_ts = self._max_ts
-        for update in updates:
+        taken = 0
+        # Iterated once, not listed: a lazy batch is taken while its updates are still in cache.
+        for taken, update in enumerate(updates, 1):
             key = update.key
             touch(key)
             state = series.get(key)
@@ -104,7 +104,7 @@ class Detector:
                 self._accept_out_of_order(state, ts, update.value)
             if ts > max_ts:
                 max_ts = ts
-        counts.updates += len(updates)
+        counts.updates += taken
         self._max_ts = max_ts
         mark = max_ts - self.config.lateness_ms
         if mark > self._watermark:
