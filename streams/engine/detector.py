@@ -219,12 +219,14 @@ class Detector:
 
     def _count_active(self, state: SeriesState, items: list[tuple[int, float]]) -> None:
         """A series counts once per hour it reports in towards its platform's active series."""
-        for ts, _ in items:
-            if ts // HOUR_MS != state.epoch:
-                state.epoch = ts // HOUR_MS
-                self._deltas.append(
-                    PlatformDelta("active", state.platform, state.metric, state.epoch * HOUR_MS, ts)
-                )
+        at = 0
+        while at < len(items):  # in time order: only the first update of each hour can count
+            ts = items[at][0]
+            hour = ts // HOUR_MS
+            if hour != state.epoch:
+                state.epoch = hour
+                self._deltas.append(PlatformDelta("active", state.platform, state.metric, hour * HOUR_MS, ts))
+            at = bisect.bisect_left(items, ((hour + 1) * HOUR_MS,), at + 1)
 
     def _record(self, state: SeriesState, outcome: Outcome | None) -> None:
         while outcome is not None:
