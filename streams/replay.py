@@ -71,7 +71,8 @@ def read_chunks(source: BinaryIO, chunk_bytes: int = _CHUNK_BYTES) -> Iterator[l
     """Lines in chunks of about `chunk_bytes`: one list per engine call keeps per-line overhead low."""
     tail = b""
     while block := source.read(chunk_bytes):
-        lines = (tail + block).split(b"\n")
+        lines = block.split(b"\n")
+        lines[0] = tail + lines[0]  # not tail + block: that would copy the whole block once more
         tail = lines.pop()
         yield lines
     if tail:
