@@ -184,7 +184,7 @@ def decode_lines(lines: list[bytes]) -> tuple[list[Update], list[Rejected]]:
     (['x/a/m'], ['not_json'])
     """
     try:
-        wires = _decode_wire_batch(b"[" + b",".join(lines) + b"]")
+        wires = _decode_wire_batch(b"[%b]" % b",".join(lines))  # one copy fewer than concatenating
     except (msgspec.ValidationError, msgspec.DecodeError):
         wires = None
     if wires is not None and len(wires) == len(lines):
