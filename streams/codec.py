@@ -38,8 +38,8 @@ class Rejected:
     raw: bytes
 
 
-_ts_cache: dict[str | int | float, int] = {}
-_CACHEABLE_TIME_TYPES = (str, int, float)  # exact types: True equals 1 as a dict key, and is no time
+_ts_cache: dict[str | float, int] = {}
+_CACHEABLE_TIME_TYPES = (str, float)  # exact types: True equals 1.0 as a dict key, and is no time
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_MS = timedelta(milliseconds=1)
 
@@ -54,6 +54,8 @@ def parse_time_ms(ts: object) -> int | None:
     >>> parse_time_ms("2026-11-20 noon") is None, parse_time_ms("2026-11-20T12:00:00") is None
     (True, True)
     """
+    if type(ts) is int:  # epoch seconds or ms: converted faster than cached
+        return _epoch_number_ms(ts) if ts > 0 else None
     cacheable = type(ts) in _CACHEABLE_TIME_TYPES
     if cacheable:
         cached = _ts_cache.get(ts)
@@ -77,8 +79,12 @@ def _uncached_time_ms(ts: object) -> int | None:
             return None
         return (parsed - _EPOCH) // _ONE_MS  # exact: float seconds would round some milliseconds
     if isinstance(ts, (int, float)) and not isinstance(ts, bool) and math.isfinite(ts) and ts > 0:
-        return int(ts) if ts > _EPOCH_MS_ABOVE else int(ts * 1000)
+        return _epoch_number_ms(ts)
     return None
+
+
+def _epoch_number_ms(ts: float) -> int:
+    return int(ts) if ts > _EPOCH_MS_ABOVE else int(ts * 1000)
 
 
 def update_from_object(obj: object, raw: bytes) -> Update | Rejected:

@@ -119,8 +119,13 @@ def test_a_rejected_batch_element_keeps_only_its_own_record() -> None:
     assert orjson.loads(results[1].raw)["ts"] == "soon"
 
 
+@given(st.integers(min_value=-(2**53), max_value=2**53))
+def test_an_integer_time_is_the_same_instant_as_that_float(seconds_or_ms: int) -> None:
+    assert parse_time_ms(seconds_or_ms) == parse_time_ms(float(seconds_or_ms))
+
+
 def test_a_bool_is_no_time_even_when_its_number_is_cached() -> None:
-    assert parse_time_ms(1) == 1000
+    assert parse_time_ms(1.0) == parse_time_ms(1) == 1000
     assert parse_time_ms(True) is None
 
 
