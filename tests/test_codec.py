@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from streams import codec
 
 from streams.codec import (
     REJECT_REASONS,
     Rejected,
     decode_line,
+    decode_lines,
     decode_message,
     encode_event,
     encode_rejected,
@@ -27,6 +31,9 @@ GOOD = {"platform": "tiktok", "account": "a1", "metric": "likes", "post": "v9", 
 def line(**changes: object) -> bytes:
     record = {**GOOD, **changes}
     return orjson.dumps({k: v for k, v in record.items() if v is not ...})
+
+
+GOOD_LINE = line()
 
 
 @pytest.mark.parametrize(
@@ -110,3 +117,108 @@ def test_a_rejected_batch_element_keeps_only_its_own_record() -> None:
     results = decode_message(orjson.dumps([GOOD, {**GOOD, "ts": "soon"}]))
     assert isinstance(results[1], Rejected) and results[1].reason == "bad_time"
     assert orjson.loads(results[1].raw)["ts"] == "soon"
+
+
+@given(st.integers(min_value=-(2**53), max_value=2**53))
+def test_an_integer_time_is_the_same_instant_as_that_float(seconds_or_ms: int) -> None:
+    assert parse_time_ms(seconds_or_ms) == parse_time_ms(float(seconds_or_ms))
+
+
+def test_a_bool_is_no_time_even_when_its_number_is_cached() -> None:
+    assert parse_time_ms(1.0) == parse_time_ms(1) == 1000
+    assert parse_time_ms(True) is None
+
+
+_good_records = st.fixed_dictionaries(
+    {
+        "platform": st.sampled_from(["x", "tiktok"]),
+        "account": st.sampled_from(["a1", "a2"]),
+        "metric": st.sampled_from(["likes", "followers"]),
+        "value": st.one_of(st.integers(0, 10**6), st.floats(0, 1e6)),
+        "ts": st.sampled_from(
+            ["2026-11-20T12:00:00Z", "2026-11-20T13:00:01+01:00", 1795176000, 1795176000.5, 1795176000000]
+        ),
+    },
+    optional={"post": st.one_of(st.none(), st.just("p1"))},
+)
+_any_records = st.fixed_dictionaries(
+    {
+        "platform": st.sampled_from(["x", ""]),
+        "account": st.sampled_from(["a1", 7]),
+        "metric": st.just("likes"),
+        "value": st.one_of(st.integers(-2, 10**6), st.floats(0, 1e6), st.just("12")),
+        "ts": st.sampled_from(["2026-11-20T12:00:00Z", "2026-11-20T12:00:00", "soon", 1795176000, -5, True]),
+    },
+    optional={"post": st.one_of(st.none(), st.just("p1"), st.just(3))},
+)
+# Between records: a line break, a blank or whitespace line, two records on one line, a bracket.
+_any_separators = st.sampled_from([b"\r\n", b"\n\n", b"\n \n", b",", b" ", b"\n[\n", b"\n]\n"])
+_FLAWS = ("separator", "record", "spread", "tail")
+
+
+@st.composite
+def _json_lines(draw: st.DrawFn) -> list[bytes]:
+    """Good JSON Lines with a few flaws: every way a file goes wrong within, between or across
+    lines (a pretty-printed record spans several)."""
+    records = [orjson.dumps(r) for r in draw(st.lists(_good_records, min_size=1, max_size=12))]
+    separators = [b""] + [b"\n"] * (len(records) - 1)  # separators[i] comes before records[i]
+    tail = b""
+    for flaw in draw(st.lists(st.sampled_from(_FLAWS), max_size=2)):
+        at = draw(st.integers(0, len(records) - 1))
+        if flaw == "separator":
+            separators[at] = draw(_any_separators)
+        elif flaw == "record":
+            records[at] = orjson.dumps(draw(_any_records))
+        elif flaw == "spread":
+            records[at] = json.dumps(orjson.loads(records[at]), indent=1).encode()
+        else:
+            tail = draw(st.sampled_from([b"\n", b"{", b"}", b"]", b"\xff"]))
+    text = b"".join(separator + record for separator, record in zip(separators, records))
+    return (text + tail).split(b"\n")
+
+
+def assert_decoded_as_each_line(lines: list[bytes]) -> None:
+    one_by_one = [decode_line(raw) for raw in lines]
+    updates, rejects = decode_lines(lines)
+    assert updates == [record for record in one_by_one if isinstance(record, Update)]
+    assert rejects == [r for r, raw in zip(one_by_one, lines) if isinstance(r, Rejected) and raw.strip()]
+
+
+@settings(max_examples=300)
+@given(_json_lines())
+def test_decoding_lines_at_once_equals_decoding_each_line(lines: list[bytes]) -> None:
+    assert_decoded_as_each_line(lines)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GOOD_LINE + b"," + GOOD_LINE + b"\n" + GOOD_LINE,  # two records on a line, comma-separated
+        GOOD_LINE + b" " + GOOD_LINE + b"\n" + GOOD_LINE,
+        json.dumps(GOOD, indent=1).encode() + b"\n" + GOOD_LINE,  # one record across lines
+        GOOD_LINE + b"\n\n" + GOOD_LINE,
+        GOOD_LINE + b"\n \n" + GOOD_LINE,
+        GOOD_LINE + b"\r\n" + GOOD_LINE + b"\r\n",
+        b"[\n" + GOOD_LINE + b"\n]",
+        # a record across two lines beside two on one: as many records as lines
+        b'{"platform": "x",\n "account": "a1", "metric": "likes", "value": 1, "ts": 1795176000}\n'
+        + GOOD_LINE + b" " + GOOD_LINE,
+        GOOD_LINE + b"\n" + line(platform=""),
+        GOOD_LINE + b"\n" + line(metric=""),
+        GOOD_LINE + b"\n" + line(ts="soon"),
+        GOOD_LINE + b"\n" + line(ts=-5),
+    ],
+)
+def test_decoding_lines_at_once_equals_decoding_each_line_on_each_flaw(text: bytes) -> None:
+    assert_decoded_as_each_line(text.split(b"\n"))
+
+
+def test_clean_lines_are_decoded_all_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    def one_by_one(raw: bytes) -> None:
+        raise AssertionError("decoded line by line")
+
+    monkeypatch.setattr(codec, "decode_line", one_by_one)
+    lines = [line(), line(post=None, ts=1795176000), line(account="a2", value=3.5)]
+    updates, rejects = decode_lines(lines)
+    assert [u.key for u in updates] == ["tiktok/a1/likes/v9", "tiktok/a1/likes", "tiktok/a2/likes/v9"]
+    assert rejects == []

@@ -11,7 +11,7 @@ import typer
 from streams.cli.errors import one_line_errors, stderr
 from streams.cli.offline import ConfigOption
 from streams.cli.tables import summary_table
-from streams.codec import decode_line
+from streams.codec import decode_lines
 from streams.engine import AnomalyEvent, Update
 from streams.errors import InputError
 from streams.grafana import provision
@@ -65,9 +65,7 @@ def _updates(path: Path) -> Iterator[Update]:
     # Read the file a second time rather than hold every update of a large file in memory.
     with open_events(path) as source:
         for lines in read_chunks(source):
-            for record in map(decode_line, lines):
-                if type(record) is Update:
-                    yield record
+            yield from decode_lines(lines)[0]
 
 
 def register(app: typer.Typer) -> None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
-from heapq import heappop, heappush
 
 from streams.engine.config import HOUR_MS, MINUTE_MS, DetectorConfig
 from streams.engine.messages import describe
 from streams.engine.outcome import Outcome
 from streams.engine.platform import PlatformAggregator, PlatformDelta
+from streams.engine.schedule import DueTimes
 from streams.engine.series import DIPPING, PHASE_NAMES, SeriesState, expire_hold, step_many
 from streams.engine.types import AnomalyEvent, Kind, Scope, Update
 
@@ -62,7 +62,7 @@ class Detector:
         self.platforms = PlatformAggregator(self.config) if platforms == "local" else platforms
         self.counts = DetectorCounts()
         self._series: dict[str, SeriesState] = {}
-        self._due: list[tuple[int, str]] = []
+        self._due = DueTimes()
         self._max_ts = _NEVER
         self._watermark = _NEVER
         self._platform_minute = _NEVER
@@ -82,12 +82,13 @@ class Detector:
         The watermark moves once per batch: within the lateness allowance that changes nothing
         but how often series are visited, which is what makes batches fast.
         """
-        if not isinstance(updates, list):
-            updates = list(updates)
-        series, due, counts = self._series, self._due, self.counts
+        series, counts = self._series, self.counts
+        schedule = self._due.add
         touch = self._touched.add
         max_ts = self._max_ts
-        for update in updates:
+        taken = 0
+        # Iterated once, not listed: a lazy batch is taken while its updates are still in cache.
+        for taken, update in enumerate(updates, 1):
             key = update.key
             touch(key)
             state = series.get(key)
@@ -99,12 +100,12 @@ class Detector:
                 state.pending.append((ts, update.value))
                 if state.due_ms < 0:
                     state.due_ms = ts
-                    heappush(due, (ts, key))
+                    schedule(ts, key)
             else:
                 self._accept_out_of_order(state, ts, update.value)
             if ts > max_ts:
                 max_ts = ts
-        counts.updates += len(updates)
+        counts.updates += taken
         self._max_ts = max_ts
         mark = max_ts - self.config.lateness_ms
         if mark > self._watermark:
@@ -149,7 +150,7 @@ class Detector:
         """Adopt a saved series state (a worker restarting), scheduled again when it is due."""
         self._series[state.key] = state
         if state.due_ms >= 0:
-            heappush(self._due, (state.due_ms, state.key))
+            self._due.add(state.due_ms, state.key)
 
     def touched_keys(self) -> set[str]:
         """Series whose state changed since the last call: what a worker must save."""
@@ -181,12 +182,11 @@ class Detector:
         pending.insert(at, (ts, value))
         if state.due_ms < 0 or ts < state.due_ms:
             state.due_ms = ts
-            heappush(self._due, (ts, state.key))
+            self._due.add(ts, state.key)
 
     def _release(self, watermark: int) -> None:
-        due, series = self._due, self._series
-        while due and due[0][0] <= watermark:
-            due_ms, key = heappop(due)
+        series = self._series
+        for due_ms, key in self._due.take_until(watermark):
             state = series.get(key)
             if state is not None and state.due_ms == due_ms:
                 self._release_series(state, watermark)
@@ -215,16 +215,18 @@ class Detector:
             due_ms = state.hold_until_ms
         state.due_ms = due_ms
         if due_ms >= 0:
-            heappush(self._due, (due_ms, state.key))
+            self._due.add(due_ms, state.key)
 
     def _count_active(self, state: SeriesState, items: list[tuple[int, float]]) -> None:
         """A series counts once per hour it reports in towards its platform's active series."""
-        for ts, _ in items:
-            if ts // HOUR_MS != state.epoch:
-                state.epoch = ts // HOUR_MS
-                self._deltas.append(
-                    PlatformDelta("active", state.platform, state.metric, state.epoch * HOUR_MS, ts)
-                )
+        at = 0
+        while at < len(items):  # in time order: only the first update of each hour can count
+            ts = items[at][0]
+            hour = ts // HOUR_MS
+            if hour != state.epoch:
+                state.epoch = hour
+                self._deltas.append(PlatformDelta("active", state.platform, state.metric, hour * HOUR_MS, ts))
+            at = bisect.bisect_left(items, ((hour + 1) * HOUR_MS,), at + 1)
 
     def _record(self, state: SeriesState, outcome: Outcome | None) -> None:
         while outcome is not None:

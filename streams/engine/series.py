@@ -13,6 +13,8 @@ would cost more than the whole detection, and the Detector owns each state exclu
 
 from __future__ import annotations
 
+from itertools import islice
+
 from streams.engine.config import DetectorConfig
 from streams.engine.growth import GrowthWindows, stall_event
 from streams.engine.outcome import Outcome, from_dip
@@ -160,14 +162,11 @@ def _step_plain_run(
     dip_floor = peak - quarter
     window_end = state.growth.start_ts + cfg.stall_window_ms
     ring, ring_i = state.ring, state.ring_i
-    last_ts, prev_ts = state.last_ts, state.prev_ts
     alpha = _NOISE_ALPHA
-    start, count = index, len(items)
-    while index < count:
-        ts, value = items[index]
+    start = index
+    for ts, value in islice(items, start, None):
         if value <= dip_floor or value - peak >= floor or ts >= window_end:
             break
-        prev_ts, last_ts = last_ts, ts
         change = value - last
         mean += (change - mean) * alpha
         deviation = change - mean
@@ -181,7 +180,10 @@ def _step_plain_run(
         index += 1
     if index > start:
         state.peak, state.last_value, state.noise, state.step_mean = peak, last, noise, mean
-        state.ring_i, state.last_ts, state.prev_ts = ring_i, last_ts, prev_ts
+        state.ring_i = ring_i
+        # The run's times are read back once here rather than carried through the loop.
+        state.prev_ts = items[index - 2][0] if index - start >= 2 else state.last_ts
+        state.last_ts = items[index - 1][0]
         state.n += index - start
         state.decline_ts = 0
     return index

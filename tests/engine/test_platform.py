@@ -111,3 +111,16 @@ def test_platform_decision_waits_for_the_slowest_partition() -> None:
     # Everything is in from p0, but p1 has said nothing: no decision yet.
     assert aggregator.advance(T0 + 600 * MINUTE, source="p0") == []
     assert [e.kind for e in aggregator.advance(T0 + 600 * MINUTE, source="p1")] == [Kind.SUSTAINED_DROP]
+
+
+def test_a_series_counts_as_active_once_per_hour_it_reports_in_whatever_the_batches() -> None:
+    rows = growing(0, 60, 1_000, 1) + growing(75, 130, 1_100, 1) + growing(250, 260, 1_200, 1)
+    first_of_each_hour = ((0, 0), (1, 75), (2, 120), (4, 250))  # (hour, minute)
+    hours_seen = [(T0 + hour * 60 * MINUTE, T0 + minute * MINUTE) for hour, minute in first_of_each_hour]
+    for batch in (1, 7, 1_000):
+        detector, items = Detector(DetectorConfig(), platforms=None), updates(rows)
+        for start in range(0, len(items), batch):
+            detector.observe_many(items[start : start + batch])
+        detector.flush()
+        active = [(d.bucket_ms, d.at_ms) for d in detector.take_platform_deltas() if d.kind == "active"]
+        assert active == hours_seen, batch

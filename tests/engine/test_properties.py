@@ -78,6 +78,15 @@ def test_batches_of_any_size_give_the_same_events(items: list[Update], batch: in
     assert run(items, batch) == run(items)
 
 
+@settings(max_examples=30, deadline=None)
+@given(streams())
+def test_a_lazy_batch_is_taken_like_a_list(items: list[Update]) -> None:
+    listed, lazy = Detector(CONFIG), Detector(CONFIG)
+    from_list = listed.observe_many(items) + listed.flush()
+    from_iterator = lazy.observe_many(iter(items)) + lazy.flush()
+    assert from_iterator == from_list and lazy.counts == listed.counts
+
+
 @settings(max_examples=80, deadline=None)
 @given(streams())
 def test_every_page_is_a_real_drop_and_pages_alternate_with_recoveries(items: list[Update]) -> None:
