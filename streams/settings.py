@@ -75,6 +75,7 @@ class WorkerSettings(BaseModel):
     batch_size: int = Field(default=5000, ge=1, le=100_000)  # messages taken from the input at most per batch
     batch_linger_s: float = Field(default=0.02, ge=0, le=5)  # wait for more messages once one has arrived
     checkpoint_interval_s: float = Field(default=5.0, gt=0, le=60)  # state saved and offsets acknowledged
+    checkpoint_max_messages: int = Field(default=50_000, ge=1, le=10_000_000)  # or sooner, when this many wait
     idle_flush_s: float = Field(default=30.0, gt=0, le=3600)
 
 

@@ -118,7 +118,10 @@ class Wiring:
             async with self.lock:
                 await self.process_batch(events)
                 self.last_batch_s = time.monotonic()
-                if time.monotonic() - self.checkpointed_s >= self.settings.worker.checkpoint_interval_s:
+                if (
+                    time.monotonic() - self.checkpointed_s >= self.settings.worker.checkpoint_interval_s
+                    or len(self.unacked) >= self.settings.worker.checkpoint_max_messages  # bounds memory
+                ):
                     await self._checkpoint()
 
     async def process_batch(self, events: list[EventT]) -> None:
