@@ -1,4 +1,5 @@
-"""Faust wiring: topics, the series-state table, agents, dead letters and metrics; no detection logic."""
+"""The Faust app: topics, tables, the series stage (bulk drain, checkpoints), the platform stage,
+dead letters and metrics; no detection logic."""
 
 from __future__ import annotations
 
