@@ -225,9 +225,12 @@ def decode_message(raw: bytes) -> list[Update | Rejected]:
     if raw.lstrip()[:1] != b"[":
         return [decode_line(raw)]
     try:
-        return [_from_wire(wire, None) for wire in _decode_wire_batch(raw)]
+        wires = _decode_wire_batch(raw)
     except (msgspec.ValidationError, msgspec.DecodeError):
         pass  # a bad element, or not JSON: the general path names each reason
+    else:
+        updates = _updates_from_wires(wires)  # the whole array in one loop: the worker's hot path
+        return updates if updates is not None else [_from_wire(wire, None) for wire in wires]  # type: ignore[return-value]
     try:
         items = orjson.loads(raw)
     except orjson.JSONDecodeError as error:

@@ -82,6 +82,13 @@ def test_a_batch_message_checks_each_element_on_its_own() -> None:
     assert [type(r).__name__ for r in results] == ["Update", "Rejected", "Update"]
 
 
+def test_a_batch_message_of_good_updates_decodes_as_its_elements_do_one_by_one() -> None:
+    elements = [GOOD, {**GOOD, "post": "p1", "ts": 1795176000}, {**GOOD, "ts": 1795176000123.0, "value": 0}]
+    by_message = decode_message(orjson.dumps(elements))
+    assert by_message == [decode_line(orjson.dumps(element)) for element in elements]
+    assert all(type(r) is Update for r in by_message)
+
+
 @given(st.binary(max_size=200))
 def test_codec_never_raises_on_arbitrary_bytes(raw: bytes) -> None:
     assert isinstance(decode_line(raw), (Update, Rejected))
