@@ -7,7 +7,8 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +55,13 @@ def with_bucket(query: str, bucket: str) -> str:
     return query.replace(f'bucket: "{FILE_BUCKET}"', f"bucket: {json.dumps(bucket)}")
 
 
-def alert_rules(bucket: str = FILE_BUCKET, folder_uid: str = FOLDER_UID) -> list[Json]:
+def alert_rules(bucket: str = FILE_BUCKET) -> list[Json]:
     """`alerting/rules.yaml` as the provisioning API's ProvisionedAlertRule bodies."""
     rules = []
     for group in read_yaml("alerting/rules.yaml")["groups"]:
         for rule in group["rules"]:
-            body = {**rule, "orgID": group.get("orgId", 1), "folderUID": folder_uid, "ruleGroup": group["name"]}
-            body["data"] = [_query_for_bucket(query, bucket) for query in rule["data"]]
+            body = {**rule, "orgID": group.get("orgId", 1), "folderUID": FOLDER_UID, "ruleGroup": group["name"]}
+            body["data"] = _map_strings(rule["data"], bucket)
             rules.append(body)
     return rules
 
@@ -73,13 +74,6 @@ def rule_queries(bucket: str = FILE_BUCKET) -> dict[str, str]:
         for query in rule["data"]
         if "query" in query.get("model", {})
     }
-
-
-def _query_for_bucket(query: Json, bucket: str) -> Json:
-    model = query.get("model", {})
-    if "query" not in model:
-        return query
-    return {**query, "model": {**model, "query": with_bucket(model["query"], bucket)}}
 
 
 def policy_tree() -> Json:
@@ -146,16 +140,23 @@ def provision(settings: Settings, api: GrafanaApi | None = None) -> list[str]:
     ]
     changes = []
     for step in steps:
-        try:
+        with _grafana_errors(settings.grafana.url, "a request"):
             change = step()
-        except GrafanaException as error:
-            raise ServiceError(f"Grafana at {settings.grafana.url} refused a request: {error.message}") from error
-        except niquests.exceptions.RequestException as error:
-            raise ServiceError(f"Grafana at {settings.grafana.url} is unreachable: {type(error).__name__}") from error
         if change:
             log.info("grafana: %s", change)
             changes.append(change)
     return changes
+
+
+@contextmanager
+def _grafana_errors(url: str, what: str) -> Iterator[None]:
+    """Grafana's refusals and network failures as one ServiceError on `url`; `what` names the request."""
+    try:
+        yield
+    except GrafanaException as error:
+        raise ServiceError(f"Grafana at {url} refused {what}: {error.message}") from error
+    except niquests.exceptions.RequestException as error:
+        raise ServiceError(f"Grafana at {url} is unreachable: {type(error).__name__}") from error
 
 
 def differs(desired: Any, current: Any) -> bool:
@@ -251,13 +252,12 @@ def _ensure_rule(api: GrafanaApi, rule: Json) -> str | None:
 def _ensure_contact_point(api: GrafanaApi, desired: Json) -> str | None:
     found = api.alertingprovisioning.get_contactpoints(name=desired["name"]) or []
     current = next((point for point in found if point.get("uid") == desired["uid"]), None)
-    if current is None:
-        api.alertingprovisioning.create_contactpoint(desired)
-        return f"created contact point {desired['name']} ({desired['type']})"
-    if differs(_redacted_like(desired, current), current):
-        api.alertingprovisioning.update_contactpoint(desired["uid"], desired)
-        return f"updated contact point {desired['name']} ({desired['type']})"
-    return None
+    return _upsert(
+        f"contact point {desired['name']} ({desired['type']})",
+        desired if current is None else _redacted_like(desired, current), current,
+        create=lambda: api.alertingprovisioning.create_contactpoint(desired),
+        update=lambda: api.alertingprovisioning.update_contactpoint(desired["uid"], desired),
+    )  # fmt: skip
 
 
 def _redacted_like(desired: Json, current: Json) -> Json:
@@ -294,14 +294,13 @@ def annotate(event: AnomalyEvent, grafana: GrafanaSettings, api: GrafanaApi | No
     body = annotation_body(event)
     if body is None:
         return False
-    api = api or connect(grafana)
-    try:
-        api.client.POST("/annotations", json=body)
-    except GrafanaException as error:
-        raise ServiceError(f"Grafana at {grafana.url} refused an annotation: {error.message}") from error
-    except niquests.exceptions.RequestException as error:
-        raise ServiceError(f"Grafana at {grafana.url} is unreachable: {type(error).__name__}") from error
+    _post_annotation(api or connect(grafana), body, grafana)
     return True
+
+
+def _post_annotation(api: GrafanaApi, body: Json, grafana: GrafanaSettings) -> None:
+    with _grafana_errors(grafana.url, "an annotation"):
+        api.client.POST("/annotations", json=body)
 
 
 class GrafanaAnnotations:
@@ -313,18 +312,20 @@ class GrafanaAnnotations:
     def __init__(self, grafana: GrafanaSettings) -> None:
         self._grafana = grafana
         self._api: GrafanaApi | None = None
-        self._events: list[AnomalyEvent] = []
+        self._bodies: list[Json] = []
 
     def add_batch(self, updates: object, events: list[AnomalyEvent]) -> None:
-        self._events.extend(e for e in events if annotation_body(e) is not None)
+        self._bodies.extend(body for body in map(annotation_body, events) if body is not None)
 
     async def flush(self) -> int:
-        events, self._events = self._events, []
-        if not events:
+        bodies, self._bodies = self._bodies, []
+        if not bodies:
             return 0
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self._post_all, events)
+        return await loop.run_in_executor(None, self._post_all, bodies)
 
-    def _post_all(self, events: list[AnomalyEvent]) -> int:
+    def _post_all(self, bodies: list[Json]) -> int:
         self._api = self._api or connect(self._grafana)
-        return sum(annotate(event, self._grafana, self._api) for event in events)
+        for body in bodies:
+            _post_annotation(self._api, body, self._grafana)
+        return len(bodies)

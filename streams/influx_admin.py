@@ -58,12 +58,13 @@ def _policies(settings: InfluxSettings, database: str) -> set[str]:
 
 def _query(settings: InfluxSettings, statement: str, method: str = "POST") -> dict:
     url = settings.url.rstrip("/") + "/query"
-    data = urllib.parse.urlencode({"q": statement}).encode()
+    query = urllib.parse.urlencode({"q": statement})
     request = (
-        urllib.request.Request(f"{url}?{data.decode()}", method="GET")
+        urllib.request.Request(f"{url}?{query}", method="GET")
         if method == "GET"
-        else urllib.request.Request(url, data=data, method="POST")
+        else urllib.request.Request(url, data=query.encode(), method="POST")
     )
+    what = statement.split(" ON ")[0]  # the statement without its database, for errors
     token = settings.token.get_secret_value()
     if token:  # influxdb-client's "user:password" token is HTTP basic auth to the 1.x API
         request.add_header("Authorization", "Basic " + b64encode(token.encode()).decode())
@@ -71,11 +72,10 @@ def _query(settings: InfluxSettings, statement: str, method: str = "POST") -> di
         with urllib.request.urlopen(request, timeout=10) as response:
             body = json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as error:
-        what = statement.split(" ON ")[0]
         raise ServiceError(f"InfluxDB at {settings.url} refused {what}: HTTP {error.code}") from error
     except (urllib.error.URLError, OSError) as error:
         raise ServiceError(f"InfluxDB at {settings.url} is unreachable: {error}") from error
     problem = next((r["error"] for r in body.get("results", []) if "error" in r), None)
     if problem:
-        raise ServiceError(f"InfluxDB at {settings.url} refused {statement.split(' ON ')[0]}: {problem}")
+        raise ServiceError(f"InfluxDB at {settings.url} refused {what}: {problem}")
     return body

@@ -89,7 +89,6 @@ class InfluxSettings(BaseModel):
     bucket: str = "dipwatch/autogen"
     write_counts: bool = True
     batch_size: int = Field(default=5000, ge=1, le=100_000)
-    flush_interval_ms: int = Field(default=1000, ge=10, le=600_000)
     buffer_limit: int = Field(default=200_000, ge=1000, le=50_000_000)
     # How long one flush keeps retrying an unreachable InfluxDB before it gives up and raises,
     # keeping its points: long enough for a restart, short enough for the caller to pause input.

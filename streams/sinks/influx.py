@@ -24,10 +24,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from typing import Protocol
 
 from influxdb_client import WritePrecision
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+from influxdb_client.client.write_api_async import WriteApiAsync
 
 from streams.engine.types import AnomalyEvent, Kind, Scope, Update
 from streams.errors import ServiceError
@@ -43,17 +43,7 @@ _STR_ESCAPES = str.maketrans({'"': r"\"", "\\": "\\\\", "\n": r"\n"})
 
 
 class BackpressureError(ServiceError):
-    """The sink's buffer is full: the caller must pause its input and retry after `retry_after_s`."""
-
-    def __init__(self, message: str, retry_after_s: float) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
-class LineWriter(Protocol):
-    """What `flush()` needs of a client: influxdb-client's async write API has this shape."""
-
-    async def write(self, bucket: str, org: str | None, record: list[str], write_precision: str) -> object: ...
+    """The sink's buffer is full: the caller must pause its input, flush, and retry."""
 
 
 def tag(value: str) -> str:
@@ -109,9 +99,9 @@ def event_line(event: AnomalyEvent) -> str:
 class InfluxSink:
     """Buffers points in memory and writes them in batches; bounded, retried, never silently lossy."""
 
-    def __init__(self, settings: InfluxSettings, writer: LineWriter | None = None) -> None:
+    def __init__(self, settings: InfluxSettings) -> None:
         self._settings = settings
-        self._writer = writer
+        self._writer: WriteApiAsync | None = None
         self._client: InfluxDBClientAsync | None = None
         self._pending: list[str] = []
         self._tags_by_key: dict[str, str] = {}
@@ -126,14 +116,13 @@ class InfluxSink:
     def add_event(self, event: AnomalyEvent) -> None:
         self._append(event_line(event))
 
-    def add_state(
-        self, key: str, platform: str, account: str | None, metric: str, post: str | None,
-        phase: str, baseline: float, ts_ms: int, cause: str | None = None,
-    ) -> None:  # fmt: skip
-        tags = self._series_tags(key, platform, account, metric, post)
-        if cause:  # `cause` sorts before every series tag
-            tags = f"cause={tag(cause)},{tags}"
-        fields = f"phase={string_field(phase)},state={PHASE_STATE[phase]}i,baseline={float(baseline)!r}"
+    def add_state(self, event: AnomalyEvent, phase: str, ts_ms: int) -> None:
+        """The `series_state` point of `event`'s series entering `phase` at `ts_ms`."""
+        tags = self._series_tags(event.series, event.platform, event.account, event.metric, event.post)
+        # `cause` goes first, out of key order (`account` sorts before it): InfluxDB sorts tags on write.
+        if phase != "ok":
+            tags = f"cause={tag(event.cause.value)},{tags}"
+        fields = f"phase={string_field(phase)},state={PHASE_STATE[phase]}i,baseline={float(event.baseline)!r}"
         self._append(f"series_state,{tags} {fields} {ts_ms}")
 
     def add_batch(self, updates: Iterable[Update], events: Iterable[AnomalyEvent]) -> None:
@@ -145,10 +134,8 @@ class InfluxSink:
             for update in updates:
                 self.add_count(update)
         event_list = list(events)
-        for key, event, phase, ts_ms in event_states(event_list):
-            cause = event.cause.value if phase != "ok" else None
-            self.add_state(key, event.platform, event.account, event.metric, event.post,
-                           phase, event.baseline, ts_ms, cause)  # fmt: skip
+        for _key, event, phase, ts_ms in event_states(event_list):
+            self.add_state(event, phase, ts_ms)
         for event in event_list:
             self.add_event(event)
 
@@ -170,8 +157,7 @@ class InfluxSink:
             if self.refused == 1 or self.refused % 10_000 == 0:
                 log.warning("influx buffer full: pending=%d refused=%d", len(self._pending), self.refused)
             raise BackpressureError(
-                f"InfluxDB sink buffer full ({len(self._pending)} points): flush before adding more",
-                retry_after_s=_RETRY_FIRST_S,
+                f"InfluxDB sink buffer full ({len(self._pending)} points): flush before adding more"
             )
         self._pending.append(line)
 
