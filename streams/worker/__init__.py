@@ -18,11 +18,11 @@ from faust.types import TP, EventT, Message
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from streams.codec import Rejected, decode_message, encode_event, encode_rejected
-from streams.worker.commit_watchdog import CommitWatchdog
 from streams.engine import AnomalyEvent, Detector, DetectorConfig, Kind, Scope, Update
 from streams.engine.platform import PlatformAggregator, PlatformDelta
 from streams.settings import Settings, load_settings
 from streams.state import decode_platform_state, decode_state, encode_platform_state, encode_state
+from streams.worker.commit_watchdog import CommitWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class _Metrics:
 
 
 class Wiring:
-    """Per-partition detectors, the series-state table and the agents that connect them."""
+    """Per-partition detectors, the platform aggregators, their tables, and the work between them."""
 
     def __init__(self, app: faust.App, settings: Settings, sinks: tuple[BatchSink, ...] = ()) -> None:
         kafka = settings.kafka
@@ -119,10 +119,7 @@ class Wiring:
             async with self.lock:
                 await self.process_batch(events)
                 self.last_batch_s = time.monotonic()
-                if (
-                    time.monotonic() - self.checkpointed_s >= self.settings.worker.checkpoint_interval_s
-                    or len(self.unacked) >= self.settings.worker.checkpoint_max_messages  # bounds memory
-                ):
+                if self._checkpoint_due():
                     await self._checkpoint()
 
     async def process_batch(self, events: list[EventT]) -> None:
@@ -177,6 +174,18 @@ class Wiring:
             state = detector.export_series(key)
             if state is not None:
                 self.table[key.encode()] = encode_state(state)  # assignment: only that reaches the changelog
+
+    def _checkpoint_due(self) -> bool:
+        """Processed input waits, and: the interval has passed, too many messages wait (they are
+        held in memory), the input has paused (the worker has caught up, so saving costs no
+        throughput and commits sooner), or a rebalance waits for them (Faust suspends flow)."""
+        worker, now = self.settings.worker, time.monotonic()
+        return bool(self.unacked) and (
+            now - self.checkpointed_s >= worker.checkpoint_interval_s
+            or len(self.unacked) >= worker.checkpoint_max_messages
+            or now - self.last_batch_s >= _INPUT_PAUSED_S
+            or not self.app.flow_control.is_active()
+        )
 
     async def _checkpoint(self) -> None:
         """Save every series touched since the last checkpoint, forward the platform deltas, then
@@ -256,18 +265,13 @@ class Wiring:
                 self.metrics.lag.labels(str(partition)).set(max(highwater - offset - 1, 0))
 
     async def housekeeping(self) -> None:
-        """Timed work between batches: the idle flush, and a checkpoint when one is due, when the
-        input has paused (the worker has caught up, so saving costs no throughput and commits
-        sooner), or when a rebalance waits for the unacknowledged batches (Faust suspends flow)."""
+        """Timed work between batches: the idle flush, a checkpoint when one is due, and the
+        commit watchdog."""
         async with self.lock:
             await self._idle_flush()
-            now = time.monotonic()
-            if self.unacked and (
-                not self.app.flow_control.is_active()
-                or now - self.last_batch_s >= _INPUT_PAUSED_S
-                or now - self.checkpointed_s >= self.settings.worker.checkpoint_interval_s
-            ):
+            if self._checkpoint_due():
                 await self._checkpoint()
+            now = time.monotonic()
             if now - self.watched_s >= _WATCHDOG_INTERVAL_S:
                 self.watched_s = now
                 if self.watchdog is None:
