@@ -18,7 +18,7 @@ from streams.engine.messages import describe
 from streams.engine.outcome import Outcome
 from streams.engine.platform import PlatformAggregator, PlatformDelta
 from streams.engine.schedule import DueTimes
-from streams.engine.series import DIPPING, PHASE_NAMES, SeriesState, expire_hold, step_many
+from streams.engine.series import DIPPING, SeriesState, expire_hold, step_many
 from streams.engine.types import AnomalyEvent, Kind, Scope, Update
 
 _EVENT_KINDS = {
@@ -112,7 +112,7 @@ class Detector:
             self._watermark = mark
             self._release(mark)
             if mark // MINUTE_MS != self._platform_minute:
-                self._advance_platforms(force=False)
+                self._advance_platforms()
         return self._drain()
 
     def advance(self, watermark_ms: int) -> list[AnomalyEvent]:
@@ -120,7 +120,7 @@ class Detector:
         if watermark_ms > self._watermark:
             self._watermark = watermark_ms
             self._release(watermark_ms)
-        self._advance_platforms(force=True)
+        self._advance_platforms()
         return self._drain()
 
     def flush(self) -> list[AnomalyEvent]:
@@ -136,11 +136,6 @@ class Detector:
     @property
     def series_count(self) -> int:
         return len(self._series)
-
-    def phase_of(self, key: str) -> str | None:
-        """`ok`, `dipping` or `paged` for a known series."""
-        state = self._series.get(key)
-        return None if state is None else PHASE_NAMES[state.phase]
 
     def export_series(self, key: str) -> SeriesState | None:
         """The live state of a known series (owned by the detector: encode it, don't keep it)."""
@@ -203,16 +198,17 @@ class Detector:
             items = pending[:taken]
             del pending[:taken]
         if items:
-            if items[-1][0] // HOUR_MS != state.epoch or items[0][0] // HOUR_MS != state.epoch:
+            if items[-1][0] // HOUR_MS != state.epoch:  # epoch is an applied, so earlier, update's hour
                 self._count_active(state, items)
             for outcome in step_many(state, items, self.config):
                 self._record(state, outcome)
         pending = state.pending
-        if state.phase == DIPPING and state.hold_until_ms <= watermark:
-            self._record(state, expire_hold(state))
         due_ms = pending[0][0] if pending else -1
-        if state.phase == DIPPING and (due_ms < 0 or state.hold_until_ms < due_ms):
-            due_ms = state.hold_until_ms
+        if state.phase == DIPPING:
+            if state.hold_until_ms <= watermark:
+                self._record(state, expire_hold(state))
+            elif due_ms < 0 or state.hold_until_ms < due_ms:
+                due_ms = state.hold_until_ms
         state.due_ms = due_ms
         if due_ms >= 0:
             self._due.add(due_ms, state.key)
@@ -244,15 +240,12 @@ class Detector:
                 self._events.append(_series_event(state, kind, outcome))
             outcome = outcome.then
 
-    def _advance_platforms(self, force: bool) -> None:
-        """Feed platform deltas to the in-process aggregator, at most once per watermark minute."""
+    def _advance_platforms(self) -> None:
+        """Feed platform deltas to the in-process aggregator (observe_many: once per watermark minute)."""
         platforms = self.platforms
         if platforms is None:
             return
-        minute = self._watermark // MINUTE_MS
-        if not force and minute == self._platform_minute:
-            return
-        self._platform_minute = minute
+        self._platform_minute = self._watermark // MINUTE_MS
         for delta in self._deltas:
             platforms.add(delta)
         self._deltas.clear()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
+from streams.engine.config import MINUTE_MS
 from streams.engine.outcome import Outcome
 from streams.engine.types import Cause
 
 _NAN = math.nan
-_MIN_OPEN_SPAN_MS = 30 * 60_000
+_MIN_OPEN_SPAN_MS = 30 * MINUTE_MS
 
 
 class GrowthWindows:

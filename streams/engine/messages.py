@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from streams.engine.config import MINUTE_MS
 from streams.engine.types import Cause, Kind
 
 _CAUSE_HINTS = {
@@ -40,7 +41,7 @@ def describe(
     'x/acme/followers fell 5.0% (1,000 → 950) at 00:00 UTC and stayed down 15 min: likely a purge of fake or bot accounts.'
     """
     pct = 100.0 * (baseline - low) / baseline if baseline > 0 else 0.0
-    minutes = max(0, (decided_ms - onset_ms) // 60_000)
+    minutes = max(0, (decided_ms - onset_ms) // MINUTE_MS)
     span = f"{_count(baseline)} → {_count(low)}"
     hint = _CAUSE_HINTS[cause]
     if kind is Kind.GLITCH:

@@ -17,9 +17,6 @@ from streams.engine.config import HOUR_MS, MINUTE_MS, DetectorConfig
 from streams.engine.messages import describe
 from streams.engine.types import AnomalyEvent, Cause, Kind, Scope
 
-DELTA_KINDS = ("active", "opened", "glitch", "paged", "recovered")
-
-
 @dataclass(frozen=True, slots=True)
 class PlatformDelta:
     """One series' contribution: `active` counts a series once per hour (`bucket_ms` is the hour);

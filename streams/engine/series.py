@@ -22,7 +22,6 @@ from streams.engine.rounding import display_step
 from streams.engine.types import Cause
 
 OK, DIPPING, PAGED = 0, 1, 2
-PHASE_NAMES = ("ok", "dipping", "paged")
 
 _RING = 16  # recent distinct values (a quarter hour of one-minute polls) kept to recognise a stale replica showing one of them again
 _NOISE_ALPHA = 1 / 32  # about the last half hour of one-minute polls
@@ -88,9 +87,10 @@ def step(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outc
     The normal case (no dip open) is written inline: it runs for nearly every update.
     """
     phase = state.phase
+    expired = None
     if phase == DIPPING and ts > state.hold_until_ms:
-        decided = expire_hold(state)
-        return _also(decided, _step_paged(state, ts, value, cfg))
+        expired = expire_hold(state)  # reads the last value: before this update replaces it
+        phase = PAGED
     state.prev_ts = state.last_ts
     state.last_ts = ts
     state.n += 1
@@ -99,7 +99,8 @@ def step(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outc
     if phase != OK:
         if phase == DIPPING:
             return _step_dipping(state, ts, value, cfg)
-        return _step_paged_applied(state, ts, value, last, cfg)
+        decided = _step_paged(state, ts, value, last, cfg)
+        return decided if expired is None else _also(expired, decided)
     outcome = None
     peak = state.peak
     if value >= peak:
@@ -250,7 +251,6 @@ def _open_dip(
     state.is_slow = is_slow
     state.dip_rate = max(state.growth.rate_ref(state.prev_ts, last), 0.0)
     state.decline_ts = 0
-    state.peak_before_jump = -1.0
     return from_dip("opened", state, ts)
 
 
@@ -274,16 +274,7 @@ def expire_hold(state: SeriesState) -> Outcome:
     return from_dip("paged", state, state.hold_until_ms, cause=_page_cause(state))
 
 
-def _step_paged(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outcome | None:
-    state.prev_ts = state.last_ts
-    state.last_ts = ts
-    last, state.last_value = state.last_value, value
-    return _step_paged_applied(state, ts, value, last, cfg)
-
-
-def _step_paged_applied(
-    state: SeriesState, ts: int, value: float, last: float, cfg: DetectorConfig
-) -> Outcome | None:
+def _step_paged(state: SeriesState, ts: int, value: float, last: float, cfg: DetectorConfig) -> Outcome | None:
     if value < state.low:
         state.low = value
     # The loss must come back against where the count would be by now at its old growth, so a
@@ -311,7 +302,6 @@ def _watch_paged_level(
         return None
     if not _beyond_rounding(state.peak, value, last, cfg):
         return None
-    state.decline_ts = 0
     return _open_dip(state, ts, value, last, cfg)
 
 
@@ -319,7 +309,6 @@ def _return_to_normal(state: SeriesState, value: float) -> None:
     state.phase = OK
     state.peak = value
     state.noise = 0.0
-    state.decline_ts = 0
     state.growth.reset()
     _remember(state, value)
 
@@ -359,4 +348,4 @@ def _also(first: Outcome, second: Outcome | None) -> Outcome:
     return first
 
 
-__all__ = ["DIPPING", "OK", "PAGED", "PHASE_NAMES", "SeriesState", "expire_hold", "step"]
+__all__ = ["DIPPING", "OK", "PAGED", "SeriesState", "expire_hold", "step", "step_many"]
