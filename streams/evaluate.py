@@ -32,10 +32,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from streams.codec import parse_time_ms
+from streams.engine.config import HOUR_MS, MINUTE_MS
 from streams.engine.types import series_key
 
-MINUTE_MS = 60_000
-HOUR_MS = 60 * MINUTE_MS
 #: Detectors date a drop from the last normal observation, so an onset may precede the truth a little.
 ONSET_SLACK_MS = 3 * MINUTE_MS
 #: An incident without an end is searched this long: the detector accepts a new level after 48 h.
@@ -213,8 +212,8 @@ def nearest_rank(values: list[float], pct: float) -> float | None:
     return ordered[rank - 1]
 
 
-def _is_valid_recovery(recovery: _Event, incident: _Incident | None) -> bool:
-    if incident is None or not incident.recovers or recovery.decided_ms is None:
+def _is_valid_recovery(recovery: _Event, incident: _Incident) -> bool:
+    if not incident.recovers or recovery.decided_ms is None:
         return False
     return incident.end_ms is None or recovery.decided_ms >= incident.end_ms - ONSET_SLACK_MS
 

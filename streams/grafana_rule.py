@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from streams.codec import event_to_dict
+from streams.engine.config import MINUTE_MS
 from streams.engine.types import AnomalyEvent, Cause, Kind, Scope, Update
 
 NORMAL, PENDING, FIRING = "normal", "pending", "firing"
@@ -81,11 +82,11 @@ def _align_up(ms: int, interval_ms: int) -> int:
     return -(-ms // interval_ms) * interval_ms
 
 
-def _event(first: Update, kind: Kind, rule: _RuleState, decided_ms: int, pending_ms: int) -> dict[str, object]:
+def _event(first: Update, kind: Kind, rule: _RuleState, decided_ms: int) -> dict[str, object]:
     if kind is Kind.SUSTAINED_DROP:
         message = (
             f"Grafana rule: {first.key} at {rule.low:g}, below 98% of the hour max {rule.baseline:g}"
-            f" for {pending_ms // 60_000} min"
+            f" for {rule.pending_ms // MINUTE_MS} min"
         )
     else:
         message = f"Grafana rule: {first.key} resolved, back within 98% of the hour max"
@@ -145,7 +146,7 @@ def _series_events(
         entered = window.advance(t_ms)
         kind = _step(rule, window, entered, t_ms, threshold)
         if kind is not None:
-            events.append((t_ms, _event(first, kind, rule, t_ms, pending_ms)))
+            events.append((t_ms, _event(first, kind, rule, t_ms)))
         t_ms = _next_evaluation_ms(rule, window, interval_ms)
     return events
 

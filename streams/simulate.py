@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import orjson
 
+from streams.codec import format_time
 from streams.engine.config import HOUR_MS, MINUTE_MS
 from streams.engine.types import series_key
 
@@ -561,7 +561,7 @@ def _emit(rng: random.Random, rendered: list[tuple[_Series, list[int]]]) -> tupl
             elif form < _EPOCH_MS_SHARE + _EPOCH_S_SHARE:
                 stamp = b"%d" % (t // 1000)
             elif (stamp := stamps.get(t)) is None:
-                stamp = stamps[t] = orjson.dumps(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t // 1000)))
+                stamp = stamps[t] = orjson.dumps(format_time(t))
             line = b'%s%d,"ts":%s}' % (prefix, value, stamp)
             # Most updates arrive within 3 s; a few are held back 1-4 minutes by a slow poller.
             delay = rand()
@@ -663,5 +663,5 @@ def _platform_row(group: _PlatformIncident, world: list[_Series]) -> dict:
         "onset_ms": min(m.onset_ms for m in members),
         "end_ms": max(m.end_ms or 0 for m in members) if recovers else None,
         "recovers": recovers, "affected": len(members),
-        "of": sum(1 for s in world if s.platform == group.platform and s.metric == group.metric),
+        "of": len(_members(world, group.platform, group.metric)),
     }

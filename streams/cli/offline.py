@@ -15,6 +15,7 @@ from streams.cli.errors import one_line_errors, stderr
 from streams.cli.tables import render_table, summary_table
 from streams.codec import decode_line, event_to_dict
 from streams.engine import AnomalyEvent, DetectorConfig, Update
+from streams.engine.config import MINUTE_MS
 from streams.errors import InputError
 from streams.evaluate import Scores, score, targets_met
 from streams.grafana_rule import grafana_rule_events
@@ -145,7 +146,7 @@ def evaluate_lines(lines: list[bytes], truth: dict, config: DetectorConfig) -> l
     updates = [u for u in map(decode_line, lines) if type(u) is Update]
     for pending_min in GRAFANA_PENDING_MIN:
         with stderr.status(f"scoring the Grafana rule, pending {pending_min} min"):
-            rule_events = grafana_rule_events(updates, pending_ms=pending_min * 60_000)
+            rule_events = grafana_rule_events(updates, pending_ms=pending_min * MINUTE_MS)
         results.append(score(rule_events, truth, detector=f"grafana {pending_min}m"))
     return results
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from rich.table import Table
 from rich.text import Text
 
-from streams.evaluate import TARGETS, Scores, Target, is_met
+from streams.evaluate import TARGETS, Scores, Target, targets_met
 from streams.replay import ReplaySummary
 
 
@@ -65,21 +65,27 @@ def _target_text(target: Target) -> str:
     return f"{symbol} {target.threshold}"
 
 
-def render_table(results: list[Scores], highlight: str = "dipwatch") -> Table:
-    """Detectors side by side, one row per metric; the `highlight` detector's cells green when met, red when not."""
+#: The detector whose cells are coloured: green when its target is met, red when not.
+_HIGHLIGHT = "dipwatch"
+
+
+def render_table(results: list[Scores]) -> Table:
+    """Detectors side by side, one row per metric; the `_HIGHLIGHT` detector's cells green when met, red when not."""
     table = Table(title="dipwatch evaluation")
     table.add_column("metric")
     for result in results:
         table.add_column(result.detector, justify="right")
     table.add_column("target")
     targets = {target.metric: target for target in TARGETS}
+    # Per column: the highlighted detector's targets met, None for the others.
+    met = [targets_met(result) if result.detector == _HIGHLIGHT else None for result in results]
     for metric, label, show in _ROWS:
         target = targets.get(metric)
         cells: list[str | Text] = [label]
-        for result in results:
+        for result, result_met in zip(results, met):
             style = ""
-            if target is not None and result.detector == highlight:
-                style = "green" if is_met(result, target) else "bold red"
+            if target is not None and result_met is not None:
+                style = "green" if result_met[metric] else "bold red"
             cells.append(Text(show(result), style=style))
         cells.append(_target_text(target) if target is not None else "")
         table.add_row(*cells)
