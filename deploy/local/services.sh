@@ -237,6 +237,30 @@ sys.exit(0 if corr == 7 and nbrokers >= 1 and controller >= 0 else 1)
 PY
 }
 
+# A service this script is about to start needs both its ports free.
+# ports_free NAME PORT SECOND_PORT SECOND_LABEL SECOND_PORT_VARIABLE
+ports_free() {
+  port_open "$2" && die "$1: 127.0.0.1:$2 is already taken by a process this script did not start"
+  port_open "$3" && die "$1: $4 port 127.0.0.1:$3 is already taken (set $5)"
+  return 0  # not port_open's status: under set -e a last failing test would end the script
+}
+
+# One status line for a service: down, up, or unhealthy as its own function words it.
+# service_status NAME ADDR HEALTHY_FN UNHEALTHY_FN [UP_NOTE]
+service_status() {
+  local pid
+  if ! pid=$(running_pid "$1"); then
+    report "$1" "$2" down
+    return 1
+  fi
+  if "$3"; then
+    report "$1" "$2" "up (pid $pid${5:-})"
+  else
+    report "$1" "$2" "$("$4" "$pid")"
+    return 1
+  fi
+}
+
 # `up` is split in start (install, launch) and finish (wait, report) so both services boot in parallel.
 KAFKA_STATE=up
 kafka_start() {
@@ -246,9 +270,7 @@ kafka_start() {
     return 0
   fi
   need java "kafka: java not found (Kafka $KAFKA_VERSION needs Java 11+)"
-  port_open "$KAFKA_PORT" && die "kafka: $addr is already taken by a process this script did not start"
-  port_open "$KAFKA_CONTROLLER_PORT" &&
-    die "kafka: controller port 127.0.0.1:$KAFKA_CONTROLLER_PORT is already taken (set DIPWATCH_KAFKA_CONTROLLER_PORT)"
+  ports_free kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" controller DIPWATCH_KAFKA_CONTROLLER_PORT
   kafka_install
   kafka_configure
   kafka_format
@@ -263,19 +285,8 @@ kafka_finish() {
   report kafka "127.0.0.1:$KAFKA_PORT" "$KAFKA_STATE"
 }
 
-kafka_status() {
-  local addr=127.0.0.1:$KAFKA_PORT pid
-  if ! pid=$(running_pid kafka); then
-    report kafka "$addr" down
-    return 1
-  fi
-  if kafka_healthy; then
-    report kafka "$addr" "up (pid $pid)"
-  else
-    report kafka "$addr" "unhealthy (pid $pid, log: $KAFKA_LOG)"
-    return 1
-  fi
-}
+kafka_unhealthy() { printf 'unhealthy (pid %s, log: %s)' "$1" "$KAFKA_LOG"; }
+kafka_status() { service_status kafka "127.0.0.1:$KAFKA_PORT" kafka_healthy kafka_unhealthy; }
 
 # ---------------------------------------------------------------- influxdb
 
@@ -352,9 +363,7 @@ influx_start() {
     return 0
   fi
   need curl "influxdb: curl not found (used for health checks)"
-  port_open "$INFLUX_PORT" && die "influxdb: $addr is already taken by a process this script did not start"
-  port_open "$INFLUX_RPC_PORT" &&
-    die "influxdb: RPC port 127.0.0.1:$INFLUX_RPC_PORT is already taken (set DIPWATCH_INFLUX_RPC_PORT)"
+  ports_free influxdb "$INFLUX_PORT" "$INFLUX_RPC_PORT" RPC DIPWATCH_INFLUX_RPC_PORT
   influx_install
   influx_configure
   progress "influxdb: starting influxd on $addr (log: $INFLUX_LOG)"
@@ -368,21 +377,15 @@ influx_finish() {
   report influxdb "127.0.0.1:$INFLUX_PORT" "up (${INFLUX_NOTE}user $INFLUX_USER)"
 }
 
-influx_status() {
-  local addr=127.0.0.1:$INFLUX_PORT pid
-  if ! pid=$(running_pid influxdb); then
-    report influxdb "$addr" down
-    return 1
-  fi
-  if influx_healthy; then
-    report influxdb "$addr" "up (pid $pid, user $INFLUX_USER)"
-  elif influx_ping; then
-    report influxdb "$addr" "unhealthy: ping ok but login as $INFLUX_USER fails (pid $pid)"
-    return 1
+influx_unhealthy() {
+  if influx_ping; then
+    printf 'unhealthy: ping ok but login as %s fails (pid %s)' "$INFLUX_USER" "$1"
   else
-    report influxdb "$addr" "unhealthy (pid $pid, log: $INFLUX_LOG)"
-    return 1
+    printf 'unhealthy (pid %s, log: %s)' "$1" "$INFLUX_LOG"
   fi
+}
+influx_status() {
+  service_status influxdb "127.0.0.1:$INFLUX_PORT" influx_healthy influx_unhealthy ", user $INFLUX_USER"
 }
 
 # ---------------------------------------------------------------- main
