@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.engine import AnomalyEvent, Detector, DetectorConfig, Update
+from streams.engine import Detector, DetectorConfig, Update
 from streams.state import StateDecodeError, decode_state, encode_state
+from tests.engine.scenarios import run
 from tests.engine.test_properties import late_and_duplicated, streams
 
 CONFIG = DetectorConfig()
@@ -24,28 +25,11 @@ def swap_in_decoded_states(detector: Detector) -> None:
         detector.import_series(copy)
 
 
-def run_with_swaps(items: list[Update], every: int) -> list[AnomalyEvent]:
-    detector = Detector(CONFIG)
-    events: list[AnomalyEvent] = []
-    for start in range(0, len(items), every):
-        events += detector.observe_many(items[start : start + every])
-        swap_in_decoded_states(detector)
-    return events + detector.flush()
-
-
-def run_plain(items: list[Update], every: int) -> list[AnomalyEvent]:
-    detector = Detector(CONFIG)
-    events: list[AnomalyEvent] = []
-    for start in range(0, len(items), every):
-        events += detector.observe_many(items[start : start + every])
-    return events + detector.flush()
-
-
 @settings(max_examples=60, deadline=None)
 @given(streams(), st.integers(min_value=1, max_value=40), st.integers(min_value=0, max_value=2**16))
 def test_decoded_state_gives_identical_subsequent_events(items: list[Update], every: int, seed: int) -> None:
     arrivals = late_and_duplicated(items, seed)
-    assert run_with_swaps(arrivals, every) == run_plain(arrivals, every)
+    assert run(arrivals, CONFIG, every, after_batch=swap_in_decoded_states) == run(arrivals, CONFIG, every)
 
 
 def test_touched_keys_names_every_series_that_changed() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from streams.engine import AnomalyEvent, Detector, DetectorConfig, Update
 
@@ -23,9 +23,21 @@ def growing(start_min: int, end_min: int, value: float, per_min: float) -> list[
     return [(m, round(value + per_min * (m - start_min))) for m in range(start_min, end_min)]
 
 
-def run(items: Iterable[Update], config: DetectorConfig | None = None) -> list[AnomalyEvent]:
+def run(
+    items: Sequence[Update],
+    config: DetectorConfig | None = None,
+    batch: int | None = None,
+    after_batch: Callable[[Detector], None] | None = None,
+) -> list[AnomalyEvent]:
+    """One detector's events for `items`, then its flush: all at once, or in `batch`-sized
+    `observe_many` calls with `after_batch(detector)` after each."""
     detector = Detector(config or DetectorConfig())
-    events = detector.observe_many(items)
+    batches = [items] if batch is None else [items[start : start + batch] for start in range(0, len(items), batch)]
+    events: list[AnomalyEvent] = []
+    for chunk in batches:
+        events += detector.observe_many(chunk)
+        if after_batch is not None:
+            after_batch(detector)
     return events + detector.flush()
 
 

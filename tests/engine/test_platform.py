@@ -6,13 +6,14 @@ import zlib
 
 from streams.engine import AnomalyEvent, Detector, DetectorConfig, Kind, Scope, Update
 from streams.engine.platform import PlatformAggregator
-from tests.engine.scenarios import MINUTE, T0, growing, minute_of, updates
+from tests.engine.scenarios import MINUTE, T0, growing, minute_of, run, updates
 
 
-def fleet(count: int, shape, platform: str = "instagram") -> list[Update]:
-    """`count` accounts of one platform; `shape(i)` gives account i's (minute, value) rows."""
+def fleet(count: int, shape, platform: str = "instagram", first: int = 0) -> list[Update]:
+    """`count` accounts of one platform, named from acct`first` on; `shape(i)` gives account i's
+    (minute, value) rows."""
     items: list[Update] = []
-    for i in range(count):
+    for i in range(first, first + count):
         items += updates(shape(i), key=f"{platform}/acct{i}/followers")
     return sorted(items, key=lambda u: (u.ts_ms, u.key))
 
@@ -37,14 +38,9 @@ def platform_events(events):
     return [e for e in events if e.scope is Scope.PLATFORM]
 
 
-def run_all(items, config=None):
-    detector = Detector(config)
-    return detector.observe_many(items) + detector.flush()
-
-
 def test_platform_wide_purge_is_one_platform_page_with_affected_and_of() -> None:
     items = fleet(12, purge_shape) + updates(growing(0, 300, 5_000, 1), "instagram/quiet/followers")
-    events = run_all(items)
+    events = run(items)
     platform = platform_events(events)
     assert [(e.kind, e.cause.value) for e in platform] == [(Kind.SUSTAINED_DROP, "purge")]
     assert platform[0].affected == 12 and platform[0].of == 13
@@ -54,19 +50,34 @@ def test_platform_wide_purge_is_one_platform_page_with_affected_and_of() -> None
 
 
 def test_platform_outage_that_comes_back_pages_then_recovers_once() -> None:
-    events = platform_events(run_all(fleet(10, outage_shape)))
+    events = platform_events(run(fleet(10, outage_shape)))
     assert [e.kind for e in events] == [Kind.SUSTAINED_DROP, Kind.RECOVERY]
     assert minute_of(events[1].decided_ms) == 200
 
 
 def test_platform_glitch_is_a_platform_glitch_not_a_page() -> None:
-    events = platform_events(run_all(fleet(10, glitch_shape)))
+    events = platform_events(run(fleet(10, glitch_shape)))
     assert [e.kind for e in events] == [Kind.GLITCH]
 
 
 def test_a_few_series_dropping_together_is_not_a_platform_incident() -> None:
     items = fleet(3, purge_shape) + fleet(20, lambda i: growing(0, 300, 7_000 + i, 1), "x")
-    assert platform_events(run_all(items)) == []
+    assert platform_events(run(items)) == []
+
+
+def test_enough_series_dropping_together_but_a_small_share_of_the_platform_is_not_a_platform_incident() -> None:
+    # 6 instagram series drop together (over platform_min_series) among 25 quiet instagram ones:
+    # 6 of 31 active is under platform_min_fraction, so the share rule alone says no.
+    quiet = fleet(25, lambda i: growing(0, 300, 7_000 + i, 1), first=6)
+    items = sorted(fleet(6, purge_shape) + quiet, key=lambda u: (u.ts_ms, u.key))
+    assert platform_events(run(items)) == []
+
+
+def forward(detector: Detector, aggregator: PlatformAggregator, source: str) -> list[AnomalyEvent]:
+    """Hand a partition's platform deltas to the aggregator, then its watermark as `source`'s."""
+    for delta in detector.take_platform_deltas():
+        aggregator.add(delta)
+    return aggregator.advance(detector.watermark_ms, source=source)
 
 
 def merged_platform_events(items, rebuild_at: int | None = None, rebuild=None) -> list[AnomalyEvent]:
@@ -82,20 +93,16 @@ def merged_platform_events(items, rebuild_at: int | None = None, rebuild=None) -
         for name, detector in partitions.items():
             chunk = [u for u in items[start : start + 97] if (zlib.crc32(u.key.encode()) % 2 == 0) == (name == "p0")]
             detector.observe_many(chunk)
-            for delta in detector.take_platform_deltas():
-                aggregator.add(delta)
-            merged += aggregator.advance(detector.watermark_ms, source=name)
+            merged += forward(detector, aggregator, name)
     for name, detector in partitions.items():
         detector.flush()
-        for delta in detector.take_platform_deltas():
-            aggregator.add(delta)
-        merged += aggregator.advance(detector.watermark_ms, source=name)
+        merged += forward(detector, aggregator, name)
     return sorted(merged, key=AnomalyEvent.sort_key)
 
 
 def test_two_partitions_merged_find_the_same_platform_incidents_as_one() -> None:
     items = sorted(fleet(10, outage_shape) + fleet(8, purge_shape, platform="x"), key=lambda u: u.ts_ms)
-    single = platform_events(run_all(items))
+    single = platform_events(run(items))
     assert len(single) == 3
     assert merged_platform_events(items) == sorted(single, key=AnomalyEvent.sort_key)
 
@@ -106,10 +113,8 @@ def test_platform_decision_waits_for_the_slowest_partition() -> None:
     detector = Detector(config, platforms=None)
     detector.observe_many(fleet(10, purge_shape))
     detector.flush()
-    for delta in detector.take_platform_deltas():
-        aggregator.add(delta)
-    # Everything is in from p0, but p1 has said nothing: no decision yet.
-    assert aggregator.advance(T0 + 600 * MINUTE, source="p0") == []
+    # Everything is in from p0 (its watermark is past the decision), but p1 has said nothing: no decision yet.
+    assert forward(detector, aggregator, "p0") == []
     assert [e.kind for e in aggregator.advance(T0 + 600 * MINUTE, source="p1")] == [Kind.SUSTAINED_DROP]
 
 

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.engine import AnomalyEvent, Detector, DetectorConfig, Kind, Scope, Update
+from tests.engine import scenarios
 from tests.engine.scenarios import MINUTE, T0, updates
 
 CONFIG = DetectorConfig()
@@ -46,12 +47,8 @@ def streams(draw: st.DrawFn) -> list[Update]:
     return sorted(items, key=lambda u: (u.ts_ms, u.key))
 
 
-def run(items: list[Update], batch: int = 10_000) -> list[AnomalyEvent]:
-    detector = Detector(CONFIG)
-    events: list[AnomalyEvent] = []
-    for start in range(0, len(items), batch):
-        events += detector.observe_many(items[start : start + batch])
-    return sorted(events + detector.flush(), key=AnomalyEvent.sort_key)
+def run(items: list[Update], batch: int | None = None) -> list[AnomalyEvent]:
+    return sorted(scenarios.run(items, CONFIG, batch), key=AnomalyEvent.sort_key)
 
 
 def late_and_duplicated(items: list[Update], seed: int) -> list[Update]:
