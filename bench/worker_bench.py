@@ -3,8 +3,8 @@
     python bench/worker_bench.py [--batched-updates 300000] [--single-updates 100000] [--accounts 1000]
 
 Beside each worker run, `bench/faust_noop_app.py` (a Faust agent that acknowledges each message and
-does nothing else) reads the same topic under its own group and is measured the same way: Faust's
-own ceiling on this machine (`--no-faust-floor` skips it).
+does nothing else) reads the same topic under its own group and is measured the same way: what
+Faust's per-message stream costs on this machine (`--no-faust-floor` skips it).
 
 Two modes, each on fresh topics and a fresh consumer group: `batched` (100 updates per message, a
 JSON array, keyed and partitioned as `dipwatch produce --batch 100` does) and `single` (one update
