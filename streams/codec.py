@@ -27,6 +27,12 @@ REJECT_REASONS = (
 _REQUIRED = ("platform", "account", "metric", "value", "ts")
 _EPOCH_MS_ABOVE = 1e11  # the contract: a number above this is epoch milliseconds
 _TS_CACHE_LIMIT = 262_144  # pollers stamp whole batches alike, so a small cache saves most parses
+# Times a count can have been observed at. Outside them a time is a bug (a poller's clock, a unit
+# mix-up): one such update would move its partition's watermark decades and decide every open hold,
+# and past year 9999 it cannot even be formatted, so it is rejected as `bad_time` at the edge.
+EARLIEST_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+LATEST_TS_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+_TIME_RANGE_TEXT = "2000-01-01 and 2100-01-01"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,8 @@ def parse_time_ms(ts: object) -> int | None:
     (1795694400000, 1795176000000)
     >>> parse_time_ms("2026-11-20 noon") is None, parse_time_ms("2026-11-20T12:00:00") is None
     (True, True)
+    >>> parse_time_ms(1e30) is None, parse_time_ms("1999-12-31T23:59:59Z") is None
+    (True, True)
     """
     if type(ts) is int:  # epoch seconds or ms: converted faster than cached
         return _epoch_number_ms(ts) if ts > 0 else None
@@ -77,14 +85,19 @@ def _uncached_time_ms(ts: object) -> int | None:
             return None
         if parsed.tzinfo is None:  # RFC 3339 requires an offset; guessing one would shift events
             return None
-        return (parsed - _EPOCH) // _ONE_MS  # exact: float seconds would round some milliseconds
+        try:
+            ms = (parsed - _EPOCH) // _ONE_MS  # exact: float seconds would round some milliseconds
+        except OverflowError:  # year 1 with a large offset
+            return None
+        return ms if EARLIEST_TS_MS <= ms < LATEST_TS_MS else None
     if isinstance(ts, (int, float)) and not isinstance(ts, bool) and math.isfinite(ts) and ts > 0:
         return _epoch_number_ms(ts)
     return None
 
 
-def _epoch_number_ms(ts: float) -> int:
-    return int(ts) if ts > _EPOCH_MS_ABOVE else int(ts * 1000)
+def _epoch_number_ms(ts: float) -> int | None:
+    ms = int(ts) if ts > _EPOCH_MS_ABOVE else int(ts * 1000)
+    return ms if EARLIEST_TS_MS <= ms < LATEST_TS_MS else None
 
 
 def update_from_object(obj: object, raw: bytes) -> Update | Rejected:
@@ -109,7 +122,8 @@ def update_from_object(obj: object, raw: bytes) -> Update | Rejected:
         return Rejected("bad_value", f"value must be a finite number >= 0, got {value!r}", raw)
     ts_ms = parse_time_ms(ts)
     if ts_ms is None:
-        return Rejected("bad_time", f"unusable ts {str(ts)[:40]!r}", raw)
+        return Rejected("bad_time", f"unusable ts {str(ts)[:40]!r}: expected RFC 3339 with an offset, or epoch "
+                                    f"seconds or ms, between {_TIME_RANGE_TEXT}", raw)  # fmt: skip
     return Update(platform, account, metric, post, float(value), ts_ms)
 
 

@@ -55,6 +55,23 @@ _EXPECT = {
 }
 
 
+#: The default start of a simulated stream: a fixed whole hour (2026-11-18T08:00Z), so the same seed
+#: gives the same file on any day. Streams for a live InfluxDB start at `start_ending_at(now)` instead.
+FIXED_START_MS = (1_795_000_000_000 // HOUR_MS) * HOUR_MS
+
+
+def start_ending_at(end_ms: int, hours: float) -> int:
+    """The whole-hour start that makes a stream of `hours` end no later than `end_ms`.
+
+    A stream written to InfluxDB must fall inside its retention policy, so `dipwatch simulate`
+    and the tests that write to InfluxDB place it just before now rather than at a fixed date.
+
+    >>> start_ending_at(10 * HOUR_MS + 5, hours=2.5) == 7 * HOUR_MS
+    True
+    """
+    return ((end_ms - int(hours * HOUR_MS)) // HOUR_MS) * HOUR_MS
+
+
 @dataclass(frozen=True)
 class SimulationSpec:
     """What to simulate; the incident rates default to realistic values and tests raise them."""
@@ -62,7 +79,7 @@ class SimulationSpec:
     seed: int = 1
     accounts: int = 300
     hours: float = 24.0
-    start_ms: int = (1_795_000_000_000 // HOUR_MS) * HOUR_MS
+    start_ms: int = FIXED_START_MS
     poll_ms: int = 60_000
     malformed_lines: int = 12
     purge_share: float = 0.04

@@ -7,7 +7,7 @@ import math
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams import codec
@@ -132,8 +132,50 @@ def test_an_integer_time_is_the_same_instant_as_that_float(seconds_or_ms: int) -
 
 
 def test_a_bool_is_no_time_even_when_its_number_is_cached() -> None:
-    assert parse_time_ms(1.0) == parse_time_ms(1) == 1000
+    assert parse_time_ms(1795176000.0) == parse_time_ms(1795176000) == 1795176000000
     assert parse_time_ms(True) is None
+
+
+@pytest.mark.parametrize(
+    "ts", [1e30, -1e30, 10**30, 2**63, 4102444800, 4102444800000, 946684799, "1999-12-31T23:59:59Z",
+           "2100-01-01T00:00:00Z", "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", 1.0, 1],
+)  # fmt: skip
+def test_a_time_outside_2000_to_2100_is_rejected_as_bad_time_by_every_decoder(ts: object) -> None:
+    raw = json.dumps({**GOOD, "ts": ts}).encode()  # json, not orjson: it writes integers past 64 bits
+    for record in [decode_line(raw), *decode_message(raw), *decode_message(b"[" + raw + b"]")]:
+        assert isinstance(record, Rejected), ts
+        assert record.reason == "bad_time", (ts, record)
+    updates, rejects = decode_lines([raw, GOOD_LINE])
+    assert [u.ts_ms for u in updates] == [1795176000000] and len(rejects) == 1
+
+
+def test_the_edges_of_the_time_range_are_kept() -> None:
+    assert parse_time_ms("2000-01-01T00:00:00Z") == codec.EARLIEST_TS_MS
+    assert parse_time_ms("2099-12-31T23:59:59.999Z") == codec.LATEST_TS_MS - 1
+    assert parse_time_ms(946684800) == parse_time_ms(946684800000) == codec.EARLIEST_TS_MS
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=4,
+)
+_field_values = _json_values | st.floats() | st.integers(min_value=-(2**70), max_value=2**70) | st.sampled_from(
+    ["2026-11-20T12:00:00Z", "9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "2026-13-01T00:00:00Z", ""])
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(["platform", "account", "metric", "post", "value", "ts", "extra"]),
+                       _field_values, max_size=7), st.booleans())  # fmt: skip
+def test_no_json_value_in_any_field_makes_a_decoder_raise(record: dict, as_batch: bool) -> None:
+    raw = json.dumps([record, GOOD] if as_batch else record).encode()  # json: big ints, NaN, Infinity too
+    for result in [decode_line(raw), *decode_message(raw), *decode_lines([raw, GOOD_LINE])[0],
+                   *decode_lines([raw, GOOD_LINE])[1]]:  # fmt: skip
+        assert isinstance(result, (Update, Rejected))
+        if isinstance(result, Update):  # whatever is accepted can be placed in time and formatted
+            assert codec.EARLIEST_TS_MS <= result.ts_ms < codec.LATEST_TS_MS
+            assert parse_time_ms(format_time(result.ts_ms)) == result.ts_ms
+            assert result.value >= 0 and math.isfinite(result.value)
 
 
 _good_records = st.fixed_dictionaries(

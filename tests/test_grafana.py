@@ -23,8 +23,8 @@ from streams import grafana
 from streams.engine.types import AnomalyEvent, Cause, Kind, Scope
 from streams.settings import GrafanaSettings, Settings
 
-# CI clones the repo with shared/ beside it.
-API_SUBSET = Path(__file__).resolve().parents[1] / ".." / "shared" / "grafana" / "api-subset.json"
+# Inside the repository, so a plain clone runs these tests (source and licence: fixtures/grafana/README.md).
+API_SUBSET = Path(__file__).resolve().parent / "fixtures" / "grafana" / "api-subset.json"
 DEFAULT_POLICY = {"receiver": "grafana-default-email", "group_by": ["grafana_folder", "alertname"]}
 SECRET_SETTINGS = {"slack": {"url"}, "pagerduty": {"integrationKey"}}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
@@ -13,14 +14,14 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from streams.cli.errors import one_line_errors, stderr
 from streams.cli.tables import render_table, summary_table
-from streams.codec import decode_line, event_to_dict
+from streams.codec import decode_line, event_to_dict, parse_time_ms
 from streams.engine import AnomalyEvent, DetectorConfig, Update
 from streams.engine.config import MINUTE_MS
 from streams.errors import InputError
 from streams.evaluate import Scores, score, targets_met
 from streams.grafana_rule import grafana_rule_events
 from streams.replay import ReplaySummary, open_events, replay, replay_file
-from streams.simulate import SimulationSpec, simulate, write_simulation
+from streams.simulate import FIXED_START_MS, SimulationSpec, simulate, start_ending_at, write_simulation
 from streams.settings import load_settings
 
 ConfigOption = Annotated[
@@ -104,11 +105,17 @@ def simulate_command(
     accounts: Annotated[int, typer.Option(min=4, max=100_000, help="Accounts to simulate.")] = 300,
     hours: Annotated[float, typer.Option(min=1, max=24 * 30, help="Hours of event time.")] = 24.0,
     out: Annotated[Path, typer.Option(help="Directory for events.jsonl and truth.json.")] = Path("out"),
+    start: Annotated[
+        str | None,
+        typer.Option(help="Event time of the first update (RFC 3339, or 'fixed' for the reproducible "
+                          "default 2026-11-18T08:00Z); default: the whole hour that makes the stream end now."),
+    ] = None,
 ) -> None:
     """Write a realistic live stream with labelled incidents (events.jsonl) and its truth.json."""
     with one_line_errors():
+        start_ms = _simulation_start_ms(start, hours)
         with stderr.status(f"simulating {accounts} accounts for {hours:g} h (seed {seed})"):
-            simulation = simulate(SimulationSpec(seed=seed, accounts=accounts, hours=hours))
+            simulation = simulate(SimulationSpec(seed=seed, accounts=accounts, hours=hours, start_ms=start_ms))
             events_path, truth_path = write_simulation(simulation, out)
         truth = simulation.truth
         stderr.print(
@@ -116,6 +123,19 @@ def simulate_command(
             f"and {truth_path} ({len(truth['incidents']):,} incidents, "
             f"{len(truth['platform_incidents'])} platform incidents)"
         )
+
+
+def _simulation_start_ms(start: str | None, hours: float) -> int:
+    """`--start`: a stream that ends now by default, so its points sit inside a live InfluxDB's
+    retention; 'fixed' or an explicit time for a file that is the same on any day."""
+    if start is None:
+        return start_ending_at(int(time.time() * 1000), hours)
+    if start == "fixed":
+        return FIXED_START_MS
+    start_ms = parse_time_ms(start)
+    if start_ms is None or start_ms % 1000:
+        raise InputError(f"--start {start!r}: expected an RFC 3339 time in whole seconds, or 'fixed'")
+    return start_ms
 
 
 def evaluate_command(

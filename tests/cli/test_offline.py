@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import orjson
 from typer.testing import CliRunner
 
 from streams.cli import app
+from streams.codec import decode_line, parse_time_ms
+from streams.engine import Update
+from streams.engine.config import HOUR_MS
+from streams.simulate import FIXED_START_MS
 from tests.engine.scenarios import T0
 
 runner = CliRunner()
@@ -81,3 +86,37 @@ def test_evaluate_rejects_a_file_that_is_not_a_truth(tmp_path: Path) -> None:
     (tmp_path / "t.json").write_text("[1, 2]")
     result = runner.invoke(app, ["evaluate", str(write_stream(tmp_path / "in.jsonl")), str(tmp_path / "t.json")])
     assert result.exit_code == 2 and "not a truth file" in result.output
+
+
+def test_a_time_past_year_9999_is_a_bad_time_reject_and_replay_decides_the_rest(tmp_path: Path) -> None:
+    clean = write_stream(tmp_path / "clean.jsonl")
+    absurd = [orjson.dumps({"platform": "x", "account": "acme", "metric": "followers", "value": 5, "ts": ts})
+              for ts in (1e30, 253402300800, "0999-01-01T00:00:00Z")]  # fmt: skip
+    lines = clean.read_bytes().splitlines()
+    (tmp_path / "hostile.jsonl").write_bytes(b"\n".join(lines[:20] + absurd + lines[20:]) + b"\n")
+    expected = runner.invoke(app, ["replay", str(clean)])
+    result = runner.invoke(app, ["replay", str(tmp_path / "hostile.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and "bad_time 3" in result.output
+    assert result.stdout == expected.stdout
+
+
+def _simulated_span_ms(directory: Path) -> tuple[int, int]:
+    records = (decode_line(raw) for raw in (directory / "events.jsonl").read_bytes().splitlines())
+    valid = [record.ts_ms for record in records if isinstance(record, Update)]  # the simulator adds bad lines
+    return min(valid), max(valid)
+
+
+def test_simulate_ends_now_by_default_and_starts_where_told(tmp_path: Path) -> None:
+    now_ms = int(time.time() * 1000)
+    assert runner.invoke(app, ["simulate", "--accounts", "4", "--hours", "2", "--out", str(tmp_path / "a")]).exit_code == 0
+    first, last = _simulated_span_ms(tmp_path / "a")
+    assert now_ms - 3 * HOUR_MS <= first and last <= now_ms + 60_000  # within retention, never in the future
+    assert orjson.loads((tmp_path / "a" / "truth.json").read_bytes())["spec"]["start_ms"] % HOUR_MS == 0
+    for start, start_ms in (("fixed", FIXED_START_MS), ("2026-01-05T10:00:00Z", parse_time_ms("2026-01-05T10:00:00Z"))):
+        out = tmp_path / start.replace(":", "")
+        assert runner.invoke(app, ["simulate", "--accounts", "4", "--hours", "2", "--start", start,
+                                   "--out", str(out)]).exit_code == 0  # fmt: skip
+        assert orjson.loads((out / "truth.json").read_bytes())["spec"]["start_ms"] == start_ms
+    result = runner.invoke(app, ["simulate", "--start", "yesterday", "--out", str(tmp_path / "b")])
+    assert result.exit_code == 2 and "--start" in result.output and "Traceback" not in result.output

@@ -22,7 +22,7 @@ from streams.engine import Kind, Scope
 from streams.replay import replay
 from streams.settings import KafkaSettings
 from streams.simulate import SimulationSpec, simulate
-from tests.integration.test_influx import influx_url  # noqa: F401  (the InfluxDB fixture)
+from tests.integration.test_influx import influx_url, recent_start_ms  # noqa: F401  (the InfluxDB fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -134,7 +134,7 @@ def run(tmp_path: Path, kafka_broker: str) -> Iterator[Run]:
 
 @pytest.fixture(scope="module")
 def stream() -> tuple[list[bytes], set[str]]:
-    lines = simulate(SimulationSpec(seed=3, accounts=20, hours=6)).lines
+    lines = simulate(SimulationSpec(seed=3, accounts=20, hours=6, start_ms=recent_start_ms(hours=6))).lines
     events, _ = replay([lines])
     expected = {e.event_id for e in events if e.scope is Scope.SERIES}
     assert expected
