@@ -20,9 +20,11 @@ from grafana_client.client import GrafanaClientError, GrafanaException
 from streams.codec import format_time
 from streams.engine.types import AnomalyEvent, Kind, Scope
 from streams.errors import ConfigError, ServiceError
+from streams.point_buffer import PointBuffer
 from streams.settings import GrafanaSettings, InfluxSettings, Settings
 
 log = logging.getLogger(__name__)
+_ANNOTATIONS_KEPT = 10_000  # annotations waiting for Grafana at most; a long outage drops the oldest
 
 def _assets_root() -> Path:
     """The repository in a checkout or editable install, else the data files of a plain install."""
@@ -306,23 +308,47 @@ def _post_annotation(api: GrafanaApi, body: Json, grafana: GrafanaSettings) -> N
 class GrafanaAnnotations:
     """A worker sink: each batch's glitches, pages, recoveries and platform incidents as annotations.
 
-    grafana-client is synchronous, so posts run in the default executor, off the event loop.
+    grafana-client is synchronous, so posts run in the default executor, off the event loop. While
+    Grafana cannot be reached the annotations wait, at most `_ANNOTATIONS_KEPT`, the oldest dropped
+    first and counted.
     """
+
+    name = "Grafana"
 
     def __init__(self, grafana: GrafanaSettings) -> None:
         self._grafana = grafana
         self._api: GrafanaApi | None = None
-        self._bodies: list[Json] = []
+        self._bodies: PointBuffer[Json] = PointBuffer(_ANNOTATIONS_KEPT, chunk_size=1)  # one post each
+
+    @property
+    def pending(self) -> int:
+        return len(self._bodies)
+
+    @property
+    def dropped(self) -> int:
+        return self._bodies.dropped
+
+    @property
+    def target(self) -> str:
+        return self._grafana.url
 
     def add_batch(self, updates: object, events: list[AnomalyEvent]) -> None:
-        self._bodies.extend(body for body in map(annotation_body, events) if body is not None)
+        for body in map(annotation_body, events):
+            if body is not None:
+                self._bodies.add(body)
 
-    async def flush(self) -> int:
-        bodies, self._bodies = self._bodies, []
-        if not bodies:
-            return 0
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self._post_all, bodies)
+    async def flush(self, patience_s: float | None = None) -> int:
+        """Post every waiting annotation; the first that fails stays first and the error is raised."""
+        loop, posted = asyncio.get_running_loop(), 0
+        while (chunk := self._bodies.take()) is not None:
+            try:
+                await loop.run_in_executor(None, self._post_all, chunk)
+            except BaseException:
+                self._bodies.give_back(chunk)
+                raise
+            self._bodies.done(chunk)
+            posted += len(chunk)
+        return posted
 
     def _post_all(self, bodies: list[Json]) -> int:
         self._api = self._api or connect(self._grafana)

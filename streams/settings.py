@@ -64,6 +64,9 @@ class KafkaSettings(BaseModel):
     partitions: int = Field(default=4, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1, le=16)
     group_id: str = "dipwatch"
+    # A dead letter's value at most: longer records are cut (and marked in a header) so the dead
+    # letter fits the broker's default message limit (1 MiB) and the producer's (1,000,000 bytes).
+    dead_letter_max_bytes: int = Field(default=900_000, ge=1024, le=100_000_000)
 
 
 class WorkerSettings(BaseModel):

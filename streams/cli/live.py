@@ -25,6 +25,7 @@ from streams.errors import InputError, ServiceError
 from streams.grafana import GrafanaAnnotations
 from streams.settings import KafkaSettings, Settings, load_settings
 from streams.sinks.influx import InfluxSink
+from streams.worker import FETCH_BYTES_PER_PARTITION as INPUT_MAX_MESSAGE_BYTES
 from streams.worker import BatchSink, build_app, partition_of
 
 
@@ -138,8 +139,11 @@ def create_topics(kafka: KafkaSettings) -> list[tuple[str, bool]]:
     results = []
     try:
         for name in names:
+            # The input takes messages up to the worker's fetch size: pollers batch updates, and a
+            # record too large for the broker would be refused before it could be dead-lettered.
+            configs = {"max.message.bytes": str(INPUT_MAX_MESSAGE_BYTES)} if name == kafka.input_topic else {}
             try:
-                admin.create_topics([NewTopic(name, kafka.partitions, kafka.replication_factor)])
+                admin.create_topics([NewTopic(name, kafka.partitions, kafka.replication_factor, topic_configs=configs)])
                 results.append((name, True))
             except TopicAlreadyExistsError:
                 results.append((name, False))

@@ -30,6 +30,7 @@ from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 from influxdb_client.client.write_api_async import WriteApiAsync
 
 from streams.engine.types import AnomalyEvent, Kind, Scope, Update
+from streams.point_buffer import PointBuffer
 from streams.errors import ServiceError
 from streams.settings import InfluxSettings
 
@@ -40,10 +41,6 @@ _RETRY_FIRST_S = 0.25
 _RETRY_MAX_S = 5.0
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\ ", "\\": "\\\\"})
 _STR_ESCAPES = str.maketrans({'"': r"\"", "\\": "\\\\", "\n": r"\n"})
-
-
-class BackpressureError(ServiceError):
-    """The sink's buffer is full: the caller must pause its input, flush, and retry."""
 
 
 def tag(value: str) -> str:
@@ -97,21 +94,35 @@ def event_line(event: AnomalyEvent) -> str:
 
 
 class InfluxSink:
-    """Buffers points in memory and writes them in batches; bounded, retried, never silently lossy."""
+    """Buffers points in memory and writes them in batches; bounded, retried, never silently lossy.
+
+    The buffer holds `buffer_limit` points; when InfluxDB stays away until it is full, the oldest
+    points go first and are counted in `dropped` (the worker exports it as a metric and says so in
+    its log), so memory stays bounded and the newest history survives the outage.
+    """
+
+    name = "InfluxDB"
 
     def __init__(self, settings: InfluxSettings) -> None:
         self._settings = settings
         self._writer: WriteApiAsync | None = None
         self._client: InfluxDBClientAsync | None = None
-        self._pending: list[str] = []
+        self._buffer: PointBuffer[str] = PointBuffer(settings.buffer_limit, settings.batch_size)
         self._tags_by_key: dict[str, str] = {}
         self.written = 0
-        self.refused = 0
         self.failed_attempts = 0
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        return len(self._buffer)
+
+    @property
+    def dropped(self) -> int:
+        return self._buffer.dropped
+
+    @property
+    def target(self) -> str:
+        return self._settings.url
 
     def add_event(self, event: AnomalyEvent) -> None:
         self._append(event_line(event))
@@ -152,32 +163,29 @@ class InfluxSink:
         return tags
 
     def _append(self, line: str) -> None:
-        if len(self._pending) >= self._settings.buffer_limit:
-            self.refused += 1
-            if self.refused == 1 or self.refused % 10_000 == 0:
-                log.warning("influx buffer full: pending=%d refused=%d", len(self._pending), self.refused)
-            raise BackpressureError(
-                f"InfluxDB sink buffer full ({len(self._pending)} points): flush before adding more"
-            )
-        self._pending.append(line)
+        self._buffer.add(line)
 
-    async def flush(self) -> int:
-        """Write every pending point, batch by batch; retry with backoff for `retry_for_s`, then raise.
+    async def flush(self, patience_s: float | None = None) -> int:
+        """Write every buffered point, batch by batch, retrying with backoff for `patience_s`
+        (default: the settings' `retry_for_s`; 0 tries once), then raise ServiceError.
 
         A batch leaves the buffer only once InfluxDB accepted it, so a failed flush loses nothing:
         the next flush starts again from the first unwritten batch.
         """
         flushed = 0
-        while self._pending:
-            batch = self._pending[: self._settings.batch_size]
-            await self._write_with_retry(batch)
-            del self._pending[: len(batch)]
+        while (batch := self._buffer.take()) is not None:
+            try:
+                await self._write_with_retry(batch, self._settings.retry_for_s if patience_s is None else patience_s)
+            except BaseException:
+                self._buffer.give_back(batch)
+                raise
+            self._buffer.done(batch)
             flushed += len(batch)
             self.written += len(batch)
         return flushed
 
-    async def _write_with_retry(self, batch: list[str]) -> None:
-        deadline = time.monotonic() + self._settings.retry_for_s
+    async def _write_with_retry(self, batch: list[str], patience_s: float) -> None:
+        deadline = time.monotonic() + patience_s
         delay_s = _RETRY_FIRST_S
         while True:
             try:
@@ -189,10 +197,9 @@ class InfluxSink:
                 if remaining_s <= 0:
                     raise ServiceError(
                         f"InfluxDB at {self._settings.url} refused or missed {len(batch)} points "
-                        f"for {self._settings.retry_for_s:g}s ({_describe(error)}); "
-                        f"{len(self._pending)} points kept for the next flush"
+                        f"for {patience_s:g}s ({_describe(error)})"
                     ) from error
-                log.warning("influx write failed, retrying: error=%s retry_in_s=%.2f", _describe(error), delay_s)
+                log.debug("influx write failed, retrying: error=%s retry_in_s=%.2f", _describe(error), delay_s)
                 await asyncio.sleep(min(delay_s, remaining_s))
                 delay_s = min(delay_s * 2, _RETRY_MAX_S)
 
@@ -245,8 +252,10 @@ async def write_replay_async(
             sink.add_count(update)
             if sink.pending >= settings.batch_size:
                 await sink.flush()
-        await sink.flush()
-        sink.add_batch((), events)  # a few points per event: well inside the buffer
+        for event in events:  # flushed as it goes: a full buffer would drop the oldest points
+            sink.add_batch((), (event,))
+            if sink.pending >= settings.batch_size:
+                await sink.flush()
         await sink.flush()
         return sink.written
     finally:

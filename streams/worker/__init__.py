@@ -9,7 +9,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import faust
 import orjson
@@ -17,12 +17,14 @@ from aiokafka.partitioner import murmur2
 from faust.types import TP, EventT, Message
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from streams.codec import Rejected, decode_message, encode_event, encode_rejected
+from streams.codec import Rejected, decode_message, encode_event
 from streams.engine import AnomalyEvent, Detector, DetectorConfig, Kind, Scope, Update
 from streams.engine.platform import PlatformAggregator, PlatformDelta
 from streams.settings import Settings, load_settings
 from streams.state import decode_platform_state, decode_state, encode_platform_state, encode_state
 from streams.worker.commit_watchdog import CommitWatchdog
+from streams.worker.dead_letters import DeadLetters
+from streams.worker.sink_drain import BatchSink, SinkDrain
 from streams.worker.table_writes import as_partition
 
 log = logging.getLogger(__name__)
@@ -34,26 +36,19 @@ _HEARTBEAT_S = 3.0
 # Prometheus' text format; aiohttp refuses a charset inside content_type (prometheus-client's
 # CONTENT_TYPE_LATEST has one, so the page failed), and the text format is UTF-8 anyway.
 _METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
-_FETCH_BYTES_PER_PARTITION = 8 << 20
+FETCH_BYTES_PER_PARTITION = 8 << 20  # also the largest input message `dipwatch topics` allows
 _INPUT_PAUSED_S = 0.2  # no batch for this long: the worker has caught up with its input
 # Updates and series state hold no reference cycles, yet at Python's default threshold (700) the
 # collector scanned them so often that raising it made the batched worker a third faster (measured).
 _GC_GEN0_THRESHOLD = 50_000
+_TOMBSTONE = Rejected("no_value", "the message has no value (a tombstone): nothing to decode", b"")
+_SINK_SETTLE_S = 1.0  # sinks written at least this often between checkpoints
 _WATCHDOG_INTERVAL_S = 5.0  # a hole seen at two checks this far apart is stuck, not in flight
 
 
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (Java, kafka-python, aiokafka alike) picks for a key."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
-
-
-class BatchSink(Protocol):
-    """Where a processed batch goes besides Kafka (InfluxDB, Grafana annotations); the CLI builds
-    them from settings, so this module never imports another adapter."""
-
-    def add_batch(self, updates: Sequence[Update], events: list[AnomalyEvent]) -> None: ...
-
-    async def flush(self) -> int: ...
 
 
 class _Metrics:
@@ -79,9 +74,13 @@ class Wiring:
         self.config: DetectorConfig = settings.detector.to_config()
         self.partitions = kafka.partitions
         self.metrics = _Metrics()
+        self.drain = SinkDrain(sinks, self.metrics.registry)
         self.input = app.topic(kafka.input_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
         self.output = app.topic(kafka.output_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
-        self.dead_letters = app.topic(kafka.dead_letter_topic, value_type=bytes, value_serializer="raw")
+        self.dead_letters = DeadLetters(
+            app.topic(kafka.dead_letter_topic, key_type=bytes, value_type=bytes, value_serializer="raw"),
+            self.metrics.registry, kafka.dead_letter_max_bytes,
+        )  # fmt: skip
         self.platform = app.topic(kafka.platform_topic, value_type=bytes, value_serializer="raw")
         # Written only through `_save`, which names the partition (`as_partition`): the one Kafka's
         # default partitioner picks for the series key, for the local store and the changelog alike.
@@ -97,6 +96,7 @@ class Wiring:
         self.checkpointed_s = time.monotonic()
         self.watchdog: CommitWatchdog | None = None  # built on first use: the consumer exists then
         self.watched_s = time.monotonic()
+        self.settled_s = time.monotonic()
         self.lock = asyncio.Lock()
 
     # -- the series stage --------------------------------------------------------------------
@@ -126,29 +126,36 @@ class Wiring:
     async def process_batch(self, events: list[EventT]) -> None:
         """One batch: grouped by partition, each partition's detector sees its own updates."""
         consumer, generation = self.app.consumer, self.app.consumer_generation_id
-        by_partition: dict[int, list[bytes]] = defaultdict(list)
+        by_partition: dict[int, list[Message]] = defaultdict(list)
         last_offset: dict[int, int] = {}
         for event in events:
             message = event.message
             if message.generation_id != generation:
                 continue  # fetched before a rebalance: read again from the committed offset
             consumer.track_message(message)  # a rebalance now waits for its checkpoint
-            by_partition[message.partition].append(message.value)
+            by_partition[message.partition].append(message)
             last_offset[message.partition] = message.offset
             self.unacked.append(message)
-        for partition, raws in by_partition.items():
+        for partition, messages in by_partition.items():
             self.last_data_s[partition] = time.monotonic()  # wall clock: see idle_flush
-            await self._process_partition(partition, raws)
+            await self._process_partition(partition, messages)
         self._record_lag(last_offset)
 
-    async def _process_partition(self, partition: int, raws: list[bytes]) -> None:
+    async def _process_partition(self, partition: int, messages: list[Message]) -> None:
         updates: list[Update] = []
-        for raw in raws:
-            for record in decode_message(raw):
+        rejects: list[tuple[Rejected, bytes | None, str]] = []
+        for message in messages:
+            raw = message.value
+            records = decode_message(raw) if raw is not None else [_TOMBSTONE]
+            for record in records:
                 if type(record) is Update:
                     updates.append(record)
                 else:
-                    await self._dead_letter(record)  # type: ignore[arg-type]
+                    rejects.append((record, message.key, f"{message.topic}/{partition}/{message.offset}"))  # type: ignore[arg-type]
+        if rejects:
+            for rejected, _, _ in rejects:
+                self.metrics.rejects.labels(rejected.reason).inc()
+            await self.dead_letters.send_all(rejects)
         self.metrics.updates.inc(len(updates))
         detector = self._detector(partition)
         self._load_unseen(detector, updates)
@@ -210,6 +217,7 @@ class Wiring:
         for partition, detector in list(self.detectors.items()):
             self._save(detector, detector.touched_keys())
             await self._forward_platform(partition, detector)
+        await self.drain.settle()  # points written before their offsets are acknowledged, while sinks are up
         consumer = self.app.consumer
         for message in self.unacked:
             message.ack(consumer)
@@ -235,18 +243,11 @@ class Wiring:
                 if data is not None:
                     detector.import_series(decode_state(key, data))
 
-    async def _dead_letter(self, rejected: Rejected) -> None:
-        self.metrics.rejects.labels(rejected.reason).inc()
-        await self.dead_letters.send(value=encode_rejected(rejected))
-
     async def _emit(self, found: list[AnomalyEvent], updates: Sequence[Update] = ()) -> None:
-        """Events to the output topic, then the batch to every sink."""
+        """Events to the output topic at once; the batch into the sinks' buffers, written at the
+        next checkpoint (streams/worker/sink_drain.py: an outage delays points, not events)."""
         await self._publish(found)
-        for sink in self.sinks:
-            # A sink that cannot write (InfluxDB down past its retries) raises here: the batch is
-            # not acknowledged and its offsets are not committed, so nothing is skipped.
-            sink.add_batch(updates, found)
-            await sink.flush()
+        self.drain.add_batch(updates, found)
 
     async def _publish(self, found: list[AnomalyEvent]) -> None:
         pending = []
@@ -286,6 +287,9 @@ class Wiring:
             await self._idle_flush()
             if self._checkpoint_due():
                 await self._checkpoint()
+            elif time.monotonic() - self.settled_s >= _SINK_SETTLE_S:
+                self.settled_s = time.monotonic()
+                await self.drain.settle()  # the platform stage's events, when no series input comes
             now = time.monotonic()
             if now - self.watched_s >= _WATCHDOG_INTERVAL_S:
                 self.watched_s = now
@@ -366,7 +370,7 @@ def build_app(settings: Settings, sinks: tuple[BatchSink, ...] = ()) -> faust.Ap
         stream_buffer_maxsize=2 * worker.batch_size,  # the input queue: room for a full batch while one runs
         # Batched messages are ~10 kB: Faust's 1 MiB per partition and fetch left the worker waiting
         # on the broker between fetches for a third of its time (measured).
-        consumer_max_fetch_size=_FETCH_BYTES_PER_PARTITION,
+        consumer_max_fetch_size=FETCH_BYTES_PER_PARTITION,
         producer_acks=-1,
         key_serializer="raw",
         value_serializer="raw",  # bytes everywhere: the codec and streams/state.py own the formats
