@@ -27,6 +27,7 @@ from streams.settings import KafkaSettings, Settings, load_settings
 from streams.sinks.influx import InfluxSink
 from streams.worker import FETCH_BYTES_PER_PARTITION as INPUT_MAX_MESSAGE_BYTES
 from streams.worker import BatchSink, build_app, partition_of
+from streams.worker.quiet_outages import install as install_outage_filter
 
 
 def worker_command(config: ConfigOption = None) -> None:
@@ -38,7 +39,12 @@ def worker_command(config: ConfigOption = None) -> None:
     # Faust's own worker: it installs signal handlers and runs the event loop until stopped.
     from faust import Worker
 
-    Worker(app, loglevel="info").execute_from_commandline()
+    class QuietWorker(Worker):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            install_outage_filter(logger.handlers)  # a broker outage: a line every few seconds
+
+    QuietWorker(app, loglevel="info").execute_from_commandline()
 
 
 def _check_broker(kafka: KafkaSettings) -> None:

@@ -25,7 +25,7 @@ from streams.influx_admin import database_and_policy, init_database
 from streams.replay import replay
 from streams.settings import InfluxSettings
 from streams.simulate import SimulationSpec, simulate, start_ending_at
-from streams.sinks.influx import BackpressureError, InfluxSink, write_replay_to_influx
+from streams.sinks.influx import InfluxSink, write_replay_to_influx
 
 pytestmark = pytest.mark.integration
 
@@ -213,35 +213,36 @@ def private_influx(influx_url: str, tmp_path: Path) -> Iterator[tuple[InfluxSett
         services("down", "influxdb", env=env)
 
 
-def test_nothing_is_lost_while_influxdb_is_down(
+def test_an_influxdb_outage_keeps_the_newest_points_up_to_the_buffer_limit(
     private_influx: tuple[InfluxSettings, dict[str, str]], scenario: Scenario
 ) -> None:
     settings, env = private_influx
-    settings = settings.model_copy(update={"retry_for_s": 0.5, "buffer_limit": 1000, "batch_size": 500})
-    updates = scenario.updates[:3000]
+    settings = settings.model_copy(update={"buffer_limit": 2000, "batch_size": 500})
+    updates = scenario.updates[:2500]
     sink = InfluxSink(settings)
 
-    async def stream() -> list[Update]:
+    async def stream() -> None:
         for update in updates[:1000]:
             sink.add_count(update)
         await sink.flush()
         services("down", "influxdb", env=env)
-        refused = []
-        for update in updates[1000:]:
-            try:
-                sink.add_count(update)
-            except BackpressureError:
-                refused.append(update)  # the caller pauses its input: these come again later
-        with pytest.raises(ServiceError, match="points kept"):
-            await sink.flush()
-        assert sink.pending == 1000 and len(refused) == 1000 and sink.refused == 1000
-        services("up", "influxdb", env=env)
-        await sink.flush()
-        for update in refused:
+        for update in updates[1000:2000]:
             sink.add_count(update)
-        await sink.flush()
+        with pytest.raises(ServiceError, match="refused or missed 500 points"):
+            await sink.flush(patience_s=0.5)
+        assert sink.pending == 1000 and sink.dropped == 0  # nothing lost inside the bound
+        for update in updates[2000:]:
+            sink.add_count(update)
+        assert sink.pending == 1500 and sink.dropped == 0
+        for update in updates[1000:1500]:  # the same points again, as a restarted worker would add them
+            sink.add_count(update)
+        assert sink.pending == 2000 and sink.dropped == 0
+        for update in updates[2000:2500]:
+            sink.add_count(update)  # past the bound: the oldest 500 go, counted
+        assert sink.pending == 2000 and sink.dropped == 500
+        services("up", "influxdb", env=env)
+        assert await sink.flush() == 2000
         await sink.close()
-        return refused
 
     asyncio.run(stream())
     assert sink.failed_attempts > 0

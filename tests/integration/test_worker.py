@@ -105,18 +105,6 @@ def test_restarted_worker_commits_every_partition_to_the_end(run: Run, stream) -
     expect_series_anomalies(run, expected)
 
 
-def test_malformed_messages_go_to_the_dead_letters_and_the_worker_keeps_going(run: Run, stream) -> None:
-    lines, expected = stream
-    bad = [b"not json", b"[1, 2]", b'{"platform":"x","account":"a","metric":"m","value":-1,"ts":1}']
-    run.start_worker()
-    publish_lines(run.kafka, bad + lines, batch=1)
-    published = expect_series_anomalies(run, expected)
-    assert set(published) == expected
-    reasons = Counter(m["reason"] for m in read_all(run.kafka, run.kafka.dead_letter_topic))
-    assert reasons["not_json"] >= 5 and reasons["not_object"] >= 4 and reasons["bad_value"] >= 3
-    assert run.workers[0].poll() is None
-
-
 def test_worker_writes_the_same_anomaly_points_to_influxdb_as_the_backfill(run: Run, stream, influx_url: str) -> None:
     from tests.integration.test_influx import TOKEN, _drop, _fresh_database, point_count
 
