@@ -75,6 +75,8 @@ class WorkerSettings(BaseModel):
     store: str = "rocksdb://"
     data_dir: Path = Path("./.dipwatch-data")
     web_port: int = Field(default=6066, ge=1, le=65535)
+    # Loopback unless configured: the page shows metrics and table contents, and has no authentication.
+    web_bind: str = "127.0.0.1"
     batch_size: int = Field(default=5000, ge=1, le=100_000)  # messages taken from the input at most per batch
     batch_linger_s: float = Field(default=0.02, ge=0, le=5)  # wait for more messages once one has arrived
     checkpoint_interval_s: float = Field(default=5.0, gt=0, le=60)  # state saved and offsets acknowledged

@@ -24,6 +24,7 @@ from streams.settings import Settings, load_settings
 from streams.state import decode_platform_state, decode_state, encode_platform_state, encode_state
 from streams.worker.commit_watchdog import CommitWatchdog
 from streams.worker.dead_letters import DeadLetters
+from streams.worker.progress_log import CatchUpLog
 from streams.worker.sink_drain import BatchSink, SinkDrain
 from streams.worker.table_writes import as_partition
 
@@ -63,6 +64,8 @@ class _Metrics:
         self.events = Counter("dipwatch_events", "Anomaly events published", ["kind", "scope"], registry=r)
         self.lag = Gauge("dipwatch_partition_lag", "Messages behind the end", ["partition"], registry=r)
         self.reread = Counter("dipwatch_partitions_reread", "Partitions sought back over stuck commits", registry=r)
+        self.checkpoint_age = Gauge("dipwatch_checkpoint_age_seconds", "Seconds since state was last saved "
+                                    "and offsets acknowledged", registry=r)  # fmt: skip
 
 
 class Wiring:
@@ -75,6 +78,8 @@ class Wiring:
         self.partitions = kafka.partitions
         self.metrics = _Metrics()
         self.drain = SinkDrain(sinks, self.metrics.registry)
+        self.catch_up = CatchUpLog()
+        self.lag: dict[int, int] = {}  # input partition -> messages behind, after its last batch
         self.input = app.topic(kafka.input_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
         self.output = app.topic(kafka.output_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
         self.dead_letters = DeadLetters(
@@ -98,6 +103,7 @@ class Wiring:
         self.watched_s = time.monotonic()
         self.settled_s = time.monotonic()
         self.lock = asyncio.Lock()
+        self.metrics.checkpoint_age.set_function(lambda: time.monotonic() - self.checkpointed_s)
 
     # -- the series stage --------------------------------------------------------------------
 
@@ -157,6 +163,7 @@ class Wiring:
                 self.metrics.rejects.labels(rejected.reason).inc()
             await self.dead_letters.send_all(rejects)
         self.metrics.updates.inc(len(updates))
+        self.catch_up.observed(len(updates))
         detector = self._detector(partition)
         self._load_unseen(detector, updates)
         await self._conclude(detector, detector.observe_many(updates), updates)
@@ -278,7 +285,9 @@ class Wiring:
         for partition, offset in last_offset.items():
             highwater = consumer.highwater(TP(self.input.get_topic_name(), partition))
             if highwater is not None:
-                self.metrics.lag.labels(str(partition)).set(max(highwater - offset - 1, 0))
+                self.lag[partition] = max(highwater - offset - 1, 0)
+                self.metrics.lag.labels(str(partition)).set(self.lag[partition])
+        self.catch_up.lag_is(sum(self.lag.values()))
 
     async def housekeeping(self) -> None:
         """Timed work between batches: the idle flush, a checkpoint when one is due, and the
@@ -316,6 +325,7 @@ class Wiring:
             if tp.topic == self.input.get_topic_name():
                 self.detectors.pop(tp.partition, None)
                 self.last_data_s.pop(tp.partition, None)
+                self.lag.pop(tp.partition, None)
             elif tp.topic == self.platform.get_topic_name():
                 self.aggregators.pop(tp.partition, None)
 
@@ -363,7 +373,7 @@ def build_app(settings: Settings, sinks: tuple[BatchSink, ...] = ()) -> faust.Ap
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
         web_port=worker.web_port,
-        web_bind="127.0.0.1",
+        web_bind=worker.web_bind,
         broker_session_timeout=_SESSION_TIMEOUT_S,
         broker_heartbeat_interval=_HEARTBEAT_S,
         consumer_auto_offset_reset="earliest",

@@ -50,6 +50,7 @@ class Run:
         )  # fmt: skip
         self.tmp_path = tmp_path
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.ports: dict[int, int] = {}  # worker pid -> its web port
         create_topics(self.kafka)
 
     def data_dir(self, index: int) -> Path:
@@ -68,11 +69,13 @@ class Run:
 
     def start_worker(self, index: int = 0, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = (self.tmp_path / f"worker{index}-{len(self.workers)}.log").open("wb")
+        env = {**self.env(index), **(extra_env or {})}
         worker = subprocess.Popen(
-            [dipwatch_command(), "worker"], env={**self.env(index), **(extra_env or {})},
+            [dipwatch_command(), "worker"], env=env,
             stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp_path,
         )  # fmt: skip
         self.workers.append(worker)
+        self.ports[worker.pid] = int(env["DIPWATCH_WORKER__WEB_PORT"])
         return worker
 
     def stop(self) -> None:
@@ -85,6 +88,12 @@ class Run:
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait()
+
+    def web_port(self, worker: subprocess.Popen[bytes]) -> int:
+        return self.ports[worker.pid]
+
+    def logs_in_full(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp_path.glob("worker*.log")))
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp_path.glob("worker*.log")))

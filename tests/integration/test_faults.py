@@ -125,7 +125,7 @@ def test_an_influxdb_outage_delays_points_and_never_the_anomalies(
 
 
 def full_log(run: Run) -> str:
-    return "\n".join(p.read_text(errors="replace") for p in sorted(Path(run.tmp_path).glob("worker*.log")))
+    return run.logs_in_full()
 
 
 @pytest.fixture
