@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from streams.cli import demo, live, offline, ops
+from streams.cli import demo, live, offline, ops, report
 
 app = typer.Typer(
     name="dipwatch",
@@ -32,5 +32,6 @@ offline.register(app)
 demo.register(app)
 live.register(app)
 ops.register(app)
+report.register(app)
 
 __all__ = ["app"]

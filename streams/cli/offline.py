@@ -147,7 +147,7 @@ def evaluate_command(
     """Replay, then score dipwatch and the usual Grafana rule side by side against the truth."""
     with one_line_errors():
         detector = load_settings(config).detector.to_config()
-        truth_doc = _read_truth(truth)
+        truth_doc = read_truth(truth)
         with open_events(events) as source:
             lines = source.readlines()
         results = evaluate_lines(lines, truth_doc, detector)
@@ -171,7 +171,7 @@ def evaluate_lines(lines: list[bytes], truth: dict, config: DetectorConfig) -> l
     return results
 
 
-def _read_truth(path: Path) -> dict:
+def read_truth(path: Path) -> dict:
     try:
         truth = orjson.loads(path.read_bytes())
     except FileNotFoundError as error:

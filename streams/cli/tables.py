@@ -7,7 +7,7 @@ from collections.abc import Callable
 from rich.table import Table
 from rich.text import Text
 
-from streams.evaluate import TARGETS, Scores, Target, targets_met
+from streams.evaluate import TARGETS, Scores, Target, is_met, targets_met
 from streams.replay import ReplaySummary
 
 
@@ -68,25 +68,50 @@ def _target_text(target: Target) -> str:
 #: The detector whose cells are coloured: green when its target is met, red when not.
 _HIGHLIGHT = "dipwatch"
 
+ScoreRow = tuple[str, list[str], str, list["bool | None"]]
+
+
+def score_rows(results: list[Scores]) -> list[ScoreRow]:
+    """Per metric: its label, one cell per detector, the target, and per cell whether the highlighted
+    detector met it (None for the other detectors and for metrics without a target)."""
+    targets = {target.metric: target for target in TARGETS}
+    met = [targets_met(result) if result.detector == _HIGHLIGHT else None for result in results]
+    rows: list[ScoreRow] = []
+    for metric, label, show in _ROWS:
+        target = targets.get(metric)
+        cells = [_cell(metric, result, show) for result in results]
+        flags = [None if target is None or m is None else m[metric] for m in met]
+        rows.append((label, cells, _target_text(target) if target is not None else "", flags))
+    return rows
+
+
+def _cell(metric: str, result: Scores, show: Callable[[Scores], str]) -> str:
+    if metric == "page_precision" and result.pages == 0:
+        return "no pages"  # a precision of nothing paged is no evidence of precision
+    return show(result)
+
 
 def render_table(results: list[Scores]) -> Table:
     """Detectors side by side, one row per metric; the `_HIGHLIGHT` detector's cells green when met, red when not."""
-    table = Table(title="dipwatch evaluation")
-    table.add_column("metric")
+    table = Table(title="dipwatch evaluation", title_justify="left")
+    table.add_column("metric", overflow="fold")
     for result in results:
-        table.add_column(result.detector, justify="right")
-    table.add_column("target")
-    targets = {target.metric: target for target in TARGETS}
-    # Per column: the highlighted detector's targets met, None for the others.
-    met = [targets_met(result) if result.detector == _HIGHLIGHT else None for result in results]
-    for metric, label, show in _ROWS:
-        target = targets.get(metric)
-        cells: list[str | Text] = [label]
-        for result, result_met in zip(results, met):
-            style = ""
-            if target is not None and result_met is not None:
-                style = "green" if result_met[metric] else "bold red"
-            cells.append(Text(show(result), style=style))
-        cells.append(_target_text(target) if target is not None else "")
-        table.add_row(*cells)
+        table.add_column(result.detector.replace("grafana ", "grafana\n"), justify="right", no_wrap=True)
+    table.add_column("target", no_wrap=True)
+    for label, cells, target, flags in score_rows(results):
+        styled = [Text(c, style="" if ok is None else ("green" if ok else "bold red")) for c, ok in zip(cells, flags)]
+        table.add_row(label, *styled, target)
     return table
+
+
+def verdict(scores: Scores) -> str:
+    """One sentence: every target met, or which were missed and by how much."""
+    labels = {metric: (label, show) for metric, label, show in _ROWS}
+    missed = [t for t in TARGETS if not is_met(scores, t)]
+    if not missed:
+        return f"{scores.detector} met all {len(TARGETS)} targets."
+    details = "; ".join(
+        f"{labels[t.metric][0]} {_cell(t.metric, scores, labels[t.metric][1])} (target {_target_text(t)})"
+        for t in missed
+    )
+    return f"{scores.detector} missed {len(missed)} of {len(TARGETS)} targets: {details}."
