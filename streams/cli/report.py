@@ -13,13 +13,13 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TimeElaps
 from streams.cli.errors import one_line_errors, stderr
 from streams.cli.offline import GRAFANA_PENDING_MIN, ConfigOption, read_truth
 from streams.cli.tables import score_rows, verdict
-from streams.codec import decode_lines, event_to_dict
+from streams.codec import event_to_dict
 from streams.engine import AnomalyEvent, DetectorConfig, Update
 from streams.engine.config import MINUTE_MS
 from streams.errors import InputError
 from streams.evaluate import Scores, score
 from streams.grafana_rule import grafana_rule_events
-from streams.replay import ReplaySummary, open_events, read_chunks, replay
+from streams.replay import ReplaySummary, decode_chunk, open_events, read_chunks, replay
 from streams.report import Facts, PointPicker, ScoreTable, plot_window, render_page
 from streams.report.model import PLATFORM, incidents_in_order
 from streams.settings import load_settings
@@ -95,19 +95,15 @@ def _windows(events: list[AnomalyEvent]) -> dict[str, list[tuple[int, int, str]]
 def _pick(chunks, source, picker: PointPicker, kept: list[Update] | None,  # type: ignore[no-untyped-def]
           progress: Progress, task: TaskID) -> tuple[int, int]:
     """Second pass: the plotted points, the time span, and every update when they are to be scored."""
-    first_ms, last_ms = None, None
+    ignored = ReplaySummary()  # rejects were counted by the first pass
     for lines in chunks:
-        updates, _ = decode_lines(lines)
-        if updates:
-            times = [u.ts_ms for u in updates]
-            low, high = min(times), max(times)
-            first_ms = low if first_ms is None else min(first_ms, low)
-            last_ms = high if last_ms is None else max(last_ms, high)
-            picker.take(updates)
-            if kept is not None:
-                kept.extend(updates)
+        updates = decode_chunk(lines, ignored, None)
+        if kept is not None:
+            updates = list(updates)
+            kept.extend(updates)
+        picker.take(updates)
         progress.update(task, completed=source.tell())
-    return first_ms or 0, last_ms or 0
+    return picker.first_ms or 0, picker.last_ms or 0
 
 
 def _score_table(events: list[AnomalyEvent], updates: list[Update], truth: dict) -> ScoreTable:

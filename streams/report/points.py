@@ -31,17 +31,28 @@ class PointPicker:
     def __init__(self, windows: dict[str, list[tuple[int, int, str]]]) -> None:
         self._windows = windows  # series key -> [(start ms, end ms, incident anchor)]
         self.points: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        self.first_ms: int | None = None  # the time span of every update taken
+        self.last_ms: int | None = None
 
     def take(self, updates: Iterable[Update]) -> None:
         windows, points = self._windows, self.points
+        first = last = None
         for update in updates:
-            wanted = windows.get(update.key)
-            if wanted is None:
-                continue
             ts = update.ts_ms
-            for start, end, anchor in wanted:
-                if start <= ts <= end:
-                    points[anchor].append((ts, update.value))
+            if first is None:
+                first = last = ts
+            elif ts < first:
+                first = ts
+            elif ts > last:  # type: ignore[operator]
+                last = ts
+            wanted = windows.get(update.key)
+            if wanted is not None:
+                for start, end, anchor in wanted:
+                    if start <= ts <= end:
+                        points[anchor].append((ts, update.value))
+        if first is not None:
+            self.first_ms = first if self.first_ms is None else min(self.first_ms, first)
+            self.last_ms = last if self.last_ms is None else max(self.last_ms, last)  # type: ignore[type-var]
 
     def series_of(self, anchor: str, cap: int = MAX_POINTS) -> tuple[list[tuple[int, float]], int]:
         """The incident's points in time order, thinned to at most `cap`; and how many there were."""
