@@ -9,7 +9,7 @@ h1{font-size:22px;margin:8px 0 2px}h2{font-size:18px;margin:28px 0 8px;border-bo
 h3{font-size:15px;margin:18px 0 6px}h4{font-size:14px;margin:0 0 4px;font-weight:600}
 p{margin:3px 0}.note{color:#57606a;font-size:13px}code{font-size:13px}
 .cards{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
-table{border-collapse:collapse;font-size:13px}caption{text-align:left;font-weight:600;padding:2px 0}
+table{border-collapse:collapse;font-size:13px}caption{text-align:left;font-weight:600;padding:2px 0;white-space:nowrap}
 .facts th{text-align:left;font-weight:normal;color:#57606a;padding:1px 10px 1px 0}
 .facts td{text-align:right;padding:1px 0 1px 6px;font-variant-numeric:tabular-nums}
 .bar{width:90px}.bar span{display:block;height:9px;background:#c9353a;min-width:1px}
