@@ -46,8 +46,8 @@ _ROWS: tuple[tuple[str, str, Callable[[Scores], str]], ...] = (
     ("long_glitches_handled", "long glitches handled", lambda s: _percent(s.long_glitches_handled)),
     ("false_recoveries", "false recoveries", lambda s: str(s.false_recoveries)),
     ("duplicate_pages", "duplicate pages", lambda s: str(s.duplicate_pages)),
-    ("platform_found", "platform incidents found", lambda s: f"{s.platform_found}/{s.platform_total}"),
-    ("platform_classified", "platform incidents classified", lambda s: f"{s.platform_classified}/{s.platform_total}"),
+    ("platform_found", "platform found", lambda s: f"{s.platform_found}/{s.platform_total}"),
+    ("platform_classified", "platform classified", lambda s: f"{s.platform_classified}/{s.platform_total}"),
     ("stall_recall", "growth stalls found", lambda s: _percent(s.stall_recall)),
     ("time_to_page_p50_min", "time to page p50", lambda s: _minutes(s.time_to_page_p50_min)),
     ("time_to_page_p90_min", "time to page p90", lambda s: _minutes(s.time_to_page_p90_min)),
@@ -57,7 +57,7 @@ _ROWS: tuple[tuple[str, str, Callable[[Scores], str]], ...] = (
 def _target_text(target: Target) -> str:
     symbol = {">=": "≥", "<=": "≤", "==": "="}[target.comparison]
     if isinstance(target.threshold, str):
-        return f"{symbol} {target.threshold.replace('_', ' ')}"
+        return "= all" if target.threshold.endswith("_total") else f"{symbol} {target.threshold.replace('_', ' ')}"
     if target.metric.endswith("_min"):
         return f"{symbol} {target.threshold:g} min"
     if isinstance(target.threshold, float):
@@ -91,12 +91,16 @@ def _cell(metric: str, result: Scores, show: Callable[[Scores], str]) -> str:
     return show(result)
 
 
-def render_table(results: list[Scores]) -> Table:
-    """Detectors side by side, one row per metric; the `_HIGHLIGHT` detector's cells green when met, red when not."""
-    table = Table(title="dipwatch evaluation", title_justify="left")
-    table.add_column("metric", overflow="fold")
+def render_table(results: list[Scores], width: int = 120) -> Table:
+    """Detectors side by side, one row per metric; the `_HIGHLIGHT` detector's cells green when met, red when not.
+
+    Below 100 columns the detector names stand on two lines ("grafana" over "15m"), so the table
+    fits 80 columns without cutting a value."""
+    table = Table(title="dipwatch evaluation", title_justify="left", show_edge=False)
+    table.add_column("metric", overflow="fold", min_width=21)
     for result in results:
-        table.add_column(result.detector.replace("grafana ", "grafana\n"), justify="right", no_wrap=True)
+        header = result.detector.replace(" ", "\n", 1) if width < 100 else result.detector
+        table.add_column(header, justify="right", no_wrap=True)
     table.add_column("target", no_wrap=True)
     for label, cells, target, flags in score_rows(results):
         styled = [Text(c, style="" if ok is None else ("green" if ok else "bold red")) for c, ok in zip(cells, flags)]
