@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from streams.cli.errors import one_line_errors, stderr
-from streams.cli.tables import render_table, summary_table
-from streams.codec import decode_line, event_to_dict, parse_time_ms
-from streams.engine import AnomalyEvent, DetectorConfig, Update
+from streams.cli.tables import render_table, summary_table, verdict
+from streams.codec import decode_line, decode_lines, event_to_dict, format_time, parse_time_ms
+from streams.engine import AnomalyEvent, DetectorConfig, Update, series_key
 from streams.engine.config import MINUTE_MS
 from streams.errors import InputError
 from streams.evaluate import Scores, score, targets_met
@@ -144,18 +144,62 @@ def evaluate_command(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON instead.")] = False,
 ) -> None:
-    """Replay, then score dipwatch and the usual Grafana rule side by side against the truth."""
+    """Replay, then score dipwatch and the usual Grafana rule side by side against the truth.
+
+    Exits 1 when dipwatch misses a target, so it can gate a CI job."""
     with one_line_errors():
         detector = load_settings(config).detector.to_config()
         truth_doc = read_truth(truth)
         with open_events(events) as source:
             lines = source.readlines()
+        for warning in mismatch_warnings(lines, truth_doc):
+            stderr.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
         results = evaluate_lines(lines, truth_doc, detector)
+        met = targets_met(results[0])
         if as_json:
             payload = [{**r.as_dict(), "targets_met": targets_met(r)} for r in results]
             sys.stdout.buffer.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")
         else:
-            Console().print(render_table(results))
+            console = Console()
+            console.print(render_table(results, console.width))
+            console.print(verdict(results[0]), style="bold green" if all(met.values()) else "bold red")
+    if not all(met.values()):
+        raise typer.Exit(1)
+
+
+def mismatch_warnings(lines: list[bytes], truth: dict) -> list[str]:
+    """Why these events and this truth may not belong together: scores of unrelated files are zeros
+    that look like a bad detector."""
+    updates: list[Update] = []
+    rejected = 0
+    for start in range(0, len(lines), 512):
+        batch = [line.rstrip(b"\r\n") for line in lines[start : start + 512]]
+        found, rejects = decode_lines(batch)
+        updates += found
+        rejected += len(rejects)
+    if not updates and not rejected:
+        return ["the events file is empty: nothing to score"]
+    if not updates:
+        return [f"every one of the {rejected:,} lines was rejected: nothing to score"]
+    incidents = truth.get("incidents", []) + truth.get("platform_incidents", [])
+    if not incidents:
+        return ["the truth lists no incident: recall and precision say nothing"]
+    warnings = []
+    keys = {u.key for u in updates}
+    platforms = {(u.platform, u.metric) for u in updates}
+    series_truth = truth.get("incidents", [])
+    if series_truth and not any(_truth_key(i) in keys for i in series_truth):
+        warnings.append("no series of the truth's incidents appears in the events: were they written together?")
+    elif not series_truth and not any((i["platform"], i["metric"]) in platforms for i in incidents):
+        warnings.append("no platform and metric of the truth appears in the events")
+    first, last = min(u.ts_ms for u in updates), max(u.ts_ms for u in updates)
+    onsets = [int(i["onset_ms"]) for i in incidents]
+    if not any(first <= onset <= last for onset in onsets):
+        warnings.append(
+            f"the events span {format_time(first)} to {format_time(last)}, and no incident of the truth "
+            "starts inside it: were they written together?"
+        )
+    return warnings
 
 
 def evaluate_lines(lines: list[bytes], truth: dict, config: DetectorConfig) -> list[Scores]:
@@ -169,6 +213,10 @@ def evaluate_lines(lines: list[bytes], truth: dict, config: DetectorConfig) -> l
             rule_events = grafana_rule_events(updates, pending_ms=pending_min * MINUTE_MS)
         results.append(score(rule_events, truth, detector=f"grafana {pending_min}m"))
     return results
+
+
+def _truth_key(incident: dict) -> str:
+    return series_key(incident["platform"], incident["account"], incident["metric"], incident.get("post"))
 
 
 def read_truth(path: Path) -> dict:

@@ -76,8 +76,8 @@ def test_simulate_then_evaluate_json(tmp_path: Path) -> None:
     result = runner.invoke(app, ["simulate", "--seed", "2", "--accounts", "12", "--hours", "4", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["evaluate", str(tmp_path / "events.jsonl"), str(tmp_path / "truth.json"), "--json"])
-    assert result.exit_code == 0, result.output
     scores = orjson.loads(result.stdout)
+    assert result.exit_code == (0 if all(scores[0]["targets_met"].values()) else 1), result.output
     assert [s["detector"] for s in scores] == ["dipwatch", "grafana 0m", "grafana 5m", "grafana 15m"]
     assert 0.0 <= scores[0]["page_recall"] <= 1.0
 
@@ -120,3 +120,49 @@ def test_simulate_ends_now_by_default_and_starts_where_told(tmp_path: Path) -> N
         assert orjson.loads((out / "truth.json").read_bytes())["spec"]["start_ms"] == start_ms
     result = runner.invoke(app, ["simulate", "--start", "yesterday", "--out", str(tmp_path / "b")])
     assert result.exit_code == 2 and "--start" in result.output and "Traceback" not in result.output
+
+
+def simulated(tmp_path: Path, name: str, *extra: str) -> Path:
+    out = tmp_path / name
+    args = ["simulate", "--seed", "2", "--accounts", "12", "--hours", "4", "--start", "fixed", "--out", str(out), *extra]
+    assert runner.invoke(app, args).exit_code == 0
+    return out
+
+
+def test_evaluate_ends_with_a_verdict_and_exits_1_when_a_target_is_missed(tmp_path: Path) -> None:
+    sim = simulated(tmp_path, "a")
+    result = runner.invoke(app, ["evaluate", str(sim / "events.jsonl"), str(sim / "truth.json")])
+    scores = orjson.loads(runner.invoke(app, ["evaluate", str(sim / "events.jsonl"), str(sim / "truth.json"),
+                                              "--json"]).stdout)[0]  # fmt: skip
+    met = all(scores["targets_met"].values())
+    assert result.exit_code == (0 if met else 1), result.output
+    assert ("dipwatch met all 9 targets." in result.output) == met
+    # A truth that expects a page nobody saw: recall is missed, and the exit code says so.
+    truth = orjson.loads((sim / "truth.json").read_bytes())
+    truth["incidents"].append({**truth["incidents"][0], "id": "extra", "expect": "page", "onset_ms": FIXED_START_MS + 3_000_000,
+                               "end_ms": None, "recovers": False, "account": "nobody"})  # fmt: skip
+    (tmp_path / "worse.json").write_bytes(orjson.dumps(truth))
+    result = runner.invoke(app, ["evaluate", str(sim / "events.jsonl"), str(tmp_path / "worse.json")])
+    assert result.exit_code == 1
+    assert "missed" in result.output and "page recall" in result.output.split("missed", 1)[1]
+
+
+def test_evaluate_warns_when_events_and_truth_do_not_belong_together(tmp_path: Path) -> None:
+    sim = simulated(tmp_path, "a")
+    other = write_stream(tmp_path / "other.jsonl")  # another series, another day
+    result = runner.invoke(app, ["evaluate", str(other), str(sim / "truth.json")])
+    assert "no series of the truth's incidents appears in the events" in result.output
+    assert "no incident of the truth starts inside it" in result.output
+    (tmp_path / "junk.jsonl").write_bytes(b"not json\n[]\n")
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "junk.jsonl"), str(sim / "truth.json")])
+    assert "every one of the 2 lines was rejected" in result.output
+    assert result.exit_code == 1
+
+
+def test_no_pages_is_not_shown_as_full_precision(tmp_path: Path) -> None:
+    sim = simulated(tmp_path, "a")
+    quiet = [line for line in (sim / "events.jsonl").read_bytes().splitlines()[:50]]
+    (tmp_path / "quiet.jsonl").write_bytes(b"\n".join(quiet) + b"\n")
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "quiet.jsonl"), str(sim / "truth.json")], env={"COLUMNS": "120"})
+    row = next(line for line in result.output.splitlines() if "page precision" in line)
+    assert "no pages" in row and "100.0 %" not in row
