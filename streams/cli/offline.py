@@ -53,26 +53,70 @@ def replay_command(
         settings = load_settings(config)
         if not events.exists():
             raise InputError(f"{events} does not exist")
-        found, summary = _replay_with_progress(events, output, rejects, settings.detector.to_config())
-        stderr.print(summary_table(summary))
+        collected = _RejectCollector(keep=None if rejects else _REJECTS_SHOWN)
+        found, summary = _replay_with_progress(events, output, collected, settings.detector.to_config())
+        numbered = _with_line_numbers(events, collected.records)
+        if rejects is not None:
+            rejects.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in numbered))
+        stderr.print(summary_table(summary, [r["line"] for r in numbered[:_REJECTS_SHOWN]], rejects))
         if influx:
             from streams.cli.ops import write_history  # only this option needs the InfluxDB client
 
             write_history(events, found, settings)
 
 
+#: Rejected lines whose numbers the summary names.
+_REJECTS_SHOWN = 5
+
+
+class _RejectCollector:
+    """The reject sink replay writes to: keeps the records (all, or the first `keep`), so each can
+    be given its input line number before it is written out."""
+
+    def __init__(self, keep: int | None) -> None:
+        self.records: list[dict] = []
+        self._keep = keep
+
+    def write(self, data: bytes) -> int:
+        if self._keep is None or len(self.records) < self._keep:
+            self.records.append(orjson.loads(data))
+        return len(data)
+
+
+def _with_line_numbers(path: Path, records: list[dict]) -> list[dict]:
+    """The records with the 1-based line of the input each came from, first field. Rejects arrive in
+    input order, so one scan matching their raw text in turn finds them."""
+    if not records:
+        return []
+    numbered, pending = [], iter(records)
+    wanted = next(pending)
+    with open_events(path) as source:
+        for number, line in enumerate(source, 1):
+            if line.rstrip(b"\n").decode("utf-8", errors="replace") == wanted["raw"]:
+                numbered.append({"line": number, **wanted, "detail": _record_detail(wanted["detail"])})
+                wanted = next(pending, None)
+                if wanted is None:
+                    break
+    return numbered
+
+
+def _record_detail(detail: str) -> str:
+    """A parser's "line 1 column 69" is within the record, not the file: say "column 69"."""
+    return detail.replace("line 1 column", "column").replace("line 1, column", "column")
+
+
 def _replay_with_progress(
-    events: Path, output: Path | None, rejects: Path | None, config: DetectorConfig
+    events: Path, output: Path | None, reject_sink: _RejectCollector, config: DetectorConfig
 ) -> tuple[list[AnomalyEvent], ReplaySummary]:
     size = events.stat().st_size if events.is_file() else 0
-    with _open_out(output) as out, _open_out(rejects, to_stdout=False) as reject_sink:
+    with _open_out(output) as out:
         with Progress(
             "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
             TimeRemainingColumn(), console=stderr, transient=True,
         ) as progress:  # fmt: skip
             task = progress.add_task(f"replaying {events.name}", total=size or None)
             return replay_file(
-                events, out, config, rejects=reject_sink,
+                events, out, config, rejects=reject_sink,  # type: ignore[arg-type]
                 on_progress=lambda done: progress.update(task, completed=done),
             )  # fmt: skip
 

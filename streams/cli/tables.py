@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
@@ -11,15 +12,24 @@ from streams.evaluate import TARGETS, Scores, Target, is_met, targets_met
 from streams.replay import ReplaySummary
 
 
-def summary_table(summary: ReplaySummary) -> Table:
-    """The replay summary as a small two-column table."""
+def summary_table(summary: ReplaySummary, reject_lines: list[int] | None = None,
+                  rejects_path: Path | None = None) -> Table:  # fmt: skip
+    """The replay summary as a small two-column table: what was read, where the rejects are."""
     table = Table(title="replay summary", show_header=False, title_justify="left")
     table.add_column(style="bold")
-    table.add_column(justify="right")
-    table.add_row("updates read", f"{summary.updates:,}")
+    table.add_column(justify="right", overflow="fold")
     rejected = sum(summary.rejected.values())
-    reasons = ", ".join(f"{r} {n}" for r, n in sorted(summary.rejected.items()))
-    table.add_row("rejected", f"{rejected:,}" + (f" ({reasons})" if reasons else ""))
+    if summary.updates == 0 and rejected == 0:
+        table.add_row("input", "empty: no line to replay")
+    table.add_row("updates read", f"{summary.updates:,}")
+    table.add_row("rejected", f"{rejected:,}")
+    for reason, count in sorted(summary.rejected.items()):
+        table.add_row(f"  {reason}", f"{count:,}")
+    if reject_lines:
+        more = " …" if rejected > len(reject_lines) else ""
+        table.add_row("  at lines", ", ".join(f"{n:,}" for n in reject_lines) + more)
+    if rejected:
+        table.add_row("  kept in", str(rejects_path) if rejects_path else "not kept: add --rejects FILE to see them")
     table.add_row("duplicates / too late", f"{summary.duplicates:,} / {summary.too_late:,}")
     table.add_row("series", f"{summary.series:,}")
     for name, count in sorted(summary.anomalies.items()):
