@@ -107,7 +107,7 @@ def demo_command(
     accounts: Annotated[int, typer.Option(min=10, max=5_000, help="Accounts to simulate.")] = 120,
     hours: Annotated[float, typer.Option(min=4, max=72, help="Hours of event time.")] = 12.0,
     speed: Annotated[
-        float, typer.Option(min=60, help="Event-time seconds shown per real second.")
+        float, typer.Option(min=60, help="Seconds of event time played per real second: 2400 plays 40 min of the stream each second.")
     ] = 2_400.0,
 ) -> None:
     """Simulate a live stream at an accelerated clock and watch dipwatch decide, then score it."""

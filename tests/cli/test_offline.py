@@ -183,3 +183,10 @@ def test_no_pages_is_not_shown_as_full_precision(tmp_path: Path) -> None:
     result = runner.invoke(app, ["evaluate", str(tmp_path / "quiet.jsonl"), str(sim / "truth.json")], env={"COLUMNS": "120"})
     row = next(line for line in result.output.splitlines() if "page precision" in line)
     assert "no pages" in row and "100.0 %" not in row
+
+
+def test_version_is_printed() -> None:
+    from streams import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"dipwatch {__version__}"
