@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from streams.cli.errors import one_line_errors, stderr
-from streams.cli.offline import ConfigOption
+from streams.cli.options import ConfigOption
 from streams.codec import decode_line
 from streams.engine import Update
 from streams.errors import InputError, ServiceError

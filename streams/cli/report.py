@@ -11,7 +11,8 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TimeElapsedColumn
 
 from streams.cli.errors import one_line_errors, stderr
-from streams.cli.offline import GRAFANA_PENDING_MIN, ConfigOption, read_truth
+from streams.cli.offline import GRAFANA_PENDING_MIN, read_truth
+from streams.cli.options import ConfigOption
 from streams.cli.tables import score_rows, verdict
 from streams.codec import event_to_dict
 from streams.engine import AnomalyEvent, DetectorConfig, Update
