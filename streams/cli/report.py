@@ -82,13 +82,15 @@ def _tracked(chunks, source, progress: Progress, task: TaskID):  # type: ignore[
         progress.update(task, completed=source.tell())
 
 
+_NO_END_MS = 1 << 62  # the input's end is not known before the second pass: take points up to any time
+
+
 def _windows(events: list[AnomalyEvent]) -> dict[str, list[tuple[int, int, str]]]:
-    """Per series: the time windows its incident plots show."""
-    last_decided = max((e.decided_ms for e in events), default=0)
+    """Per series: the time windows its incident plots may show (the page trims them to the input)."""
     windows: dict[str, list[tuple[int, int, str]]] = {}
     for incident in incidents_in_order(events):
         if incident.section != PLATFORM:
-            start, end = plot_window(incident, last_decided)
+            start, end = plot_window(incident, _NO_END_MS)
             windows.setdefault(incident.series, []).append((start, end, incident.anchor))
     return windows
 

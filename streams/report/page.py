@@ -64,7 +64,8 @@ def _duration(ms: int) -> str:
 def render_page(facts: Facts, events: list[AnomalyEvent], picker: PointPicker, scores: ScoreTable | None) -> str:
     """The whole report as one HTML document."""
     incidents = incidents_in_order(events)
-    intervals = drop_intervals(incidents, facts.last_ms)
+    # A drop still open at the end stays open on the plots: its interval closes just after the input.
+    intervals = drop_intervals(incidents, facts.last_ms + 1)
     body = [
         f"<header><h1>dipwatch backtest of {escape(facts.source)}</h1>"
         f"<p>{when(facts.first_ms)} to {when(facts.last_ms)} ({_duration(facts.last_ms - facts.first_ms)} of "
@@ -161,6 +162,8 @@ def _incidents(incidents: list[Incident], picker: PointPicker, intervals: dict, 
             parts.append(f'<h3 id="section-{section}">{SECTION_TITLES[section]}: {count:,}</h3>')
         if number < MAX_PLOTS:
             parts.append(_incident_card(incident, picker, intervals, data_end_ms))
+    if not incidents:
+        parts.append("<p>No anomaly: no count dropped, glitched or stopped growing in this input.</p>")
     return "".join(parts) + "</section>"
 
 
@@ -181,9 +184,14 @@ def _incident_card(incident: Incident, picker: PointPicker, intervals: dict, dat
         f'<article class="incident {incident.section}{state}" id="{incident.anchor}">'
         f'<h4><span class="tag {incident.section}">{_label(incident)}</span> {escape(incident.series)} '
         f'<span class="drop">−{head.drop_pct:.1f}% · {escape(head.cause.value)}</span></h4>'
-        f'{messages}<p class="runbook">Next: {escape(runbook_line(head))}</p>'
+        f'{messages}<p class="runbook">Next: {escape(runbook_line(_latest(incident)))}</p>'
         f'<p class="meta">{" · ".join(facts)}{thinned}</p>{chart.render()}</article>'
     )
+
+
+def _latest(incident: Incident) -> AnomalyEvent:
+    """The event whose advice holds now: a recovery overrides the cause guessed at the page."""
+    return incident.events[-1] if incident.decided(Kind.RECOVERY) is not None else incident.headline
 
 
 def _label(incident: Incident) -> str:

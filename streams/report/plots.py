@@ -18,11 +18,11 @@ def incident_chart(
     start, end = plot_window(incident, data_end_ms)
     chart = Chart(start, end, title=f"{incident.series} from {incident.onset_ms}")
     if incident.section == PLATFORM:
-        steps = _clip_steps(dropping_counts(intervals), start, end)
+        steps = _clip_steps(dropping_counts(intervals), start, min(end, data_end_ms))
         chart.lines.append(Line(steps, "dropping", "series of this platform and metric down", step=True))
         drawn = total = len(steps)
     else:
-        points, total = picker.series_of(incident.anchor)
+        points, total = picker.series_of(incident.anchor, start, end)
         chart.lines.append(Line(points, "count", "count shown"))
         expected = _expected(incident, points, data_end_ms)
         if expected:

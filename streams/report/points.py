@@ -22,7 +22,7 @@ def plot_window(incident: Incident, data_end_ms: int) -> tuple[int, int]:
     span = max(end - onset, 15 * MINUTE_MS)
     before = min(max(2 * span, 45 * MINUTE_MS), 12 * 60 * MINUTE_MS)
     after = min(max(span, 30 * MINUTE_MS), 6 * 60 * MINUTE_MS)
-    return onset - before, end + after
+    return onset - before, max(min(end + after, data_end_ms), end)  # nothing to show past the input
 
 
 class PointPicker:
@@ -54,9 +54,12 @@ class PointPicker:
             self.first_ms = first if self.first_ms is None else min(self.first_ms, first)
             self.last_ms = last if self.last_ms is None else max(self.last_ms, last)  # type: ignore[type-var]
 
-    def series_of(self, anchor: str, cap: int = MAX_POINTS) -> tuple[list[tuple[int, float]], int]:
-        """The incident's points in time order, thinned to at most `cap`; and how many there were."""
-        raw = sorted(set(self.points.get(anchor, ())))
+    def series_of(
+        self, anchor: str, start_ms: int, end_ms: int, cap: int = MAX_POINTS
+    ) -> tuple[list[tuple[int, float]], int]:
+        """The incident's points between the times, in time order, thinned to at most `cap`; and how
+        many there were."""
+        raw = sorted({p for p in self.points.get(anchor, ()) if start_ms <= p[0] <= end_ms})
         return thin(raw, cap), len(raw)
 
 

@@ -6,6 +6,7 @@ seconds, and what it draws (a count, a few bands and marks) is a few hundred lin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from html import escape
@@ -132,10 +133,25 @@ def _band(band: Band, x, plot_h: float) -> str:  # type: ignore[no-untyped-def]
     )
 
 
+def nice_ticks(low: float, high: float, most: int = 5) -> list[float]:
+    """Round values to label a value axis: steps of 1, 2 or 5 times a power of ten.
+
+    >>> nice_ticks(0, 11.9), nice_ticks(15_100_000, 17_300_000)
+    ([0, 5, 10], [15500000, 16000000, 16500000, 17000000])
+    """
+    span = high - low
+    if span <= 0:
+        return [low]
+    raw = span / most
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(low / step) * step
+    return [first + n * step for n in range(int((high - first) / step) + 1)]
+
+
 def _value_axis(low: float, high: float, y, plot_w: float) -> list[str]:  # type: ignore[no-untyped-def]
     parts = []
-    for n in range(4):
-        value = low + (high - low) * n / 3
+    for value in nice_ticks(low, high):
         top = y(value)
         parts.append(
             f'<line class="grid" x1="{_PAD_LEFT}" x2="{_PAD_LEFT + plot_w:.1f}" y1="{top:.1f}" y2="{top:.1f}"/>'
