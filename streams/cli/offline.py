@@ -215,6 +215,11 @@ def mismatch_warnings(lines: list[bytes], truth: dict) -> list[str]:
         found, rejects = decode_lines(batch)
         updates += found
         rejected += len(rejects)
+    return truth_mismatches(updates, rejected, truth)
+
+
+def truth_mismatches(updates: list[Update], rejected: int, truth: dict) -> list[str]:
+    """`mismatch_warnings` for updates already decoded, with the number of lines rejected."""
     if not updates and not rejected:
         return ["the events file is empty: nothing to score"]
     if not updates:

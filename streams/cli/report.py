@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TimeElapsedColumn
 
 from streams.cli.errors import one_line_errors, stderr
-from streams.cli.offline import GRAFANA_PENDING_MIN, read_truth
+from streams.cli.offline import GRAFANA_PENDING_MIN, read_truth, truth_mismatches
 from streams.cli.options import ConfigOption
 from streams.cli.tables import score_rows, verdict
 from streams.codec import event_to_dict
@@ -68,8 +68,11 @@ def build_report(path: Path, config: DetectorConfig, truth: dict | None) -> tupl
             raise InputError(f"{path} holds no valid update ({sum(summary.rejected.values()):,} lines rejected)")
         scores = None
         if truth is not None and kept is not None:
+            warnings = truth_mismatches(kept, sum(summary.rejected.values()), truth)
+            for warning in warnings:
+                progress.console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
             task = progress.add_task("scoring against the truth", total=None)
-            scores = _score_table(events, kept, truth)
+            scores = _score_table(events, kept, truth, warnings)
             progress.remove_task(task)
         progress.add_task("writing the page", total=None)
         facts = _facts(path, summary, first_ms, last_ms)
@@ -109,12 +112,12 @@ def _pick(chunks, source, picker: PointPicker, kept: list[Update] | None,  # typ
     return picker.first_ms or 0, picker.last_ms or 0
 
 
-def _score_table(events: list[AnomalyEvent], updates: list[Update], truth: dict) -> ScoreTable:
+def _score_table(events: list[AnomalyEvent], updates: list[Update], truth: dict, warnings: list[str]) -> ScoreTable:
     results: list[Scores] = [score([event_to_dict(e) for e in events], truth, detector="dipwatch")]
     for pending_min in GRAFANA_PENDING_MIN:
         rule_events = grafana_rule_events(updates, pending_ms=pending_min * MINUTE_MS)
         results.append(score(rule_events, truth, detector=f"grafana {pending_min}m"))
-    return ScoreTable([r.detector for r in results], score_rows(results), verdict(results[0]))
+    return ScoreTable([r.detector for r in results], score_rows(results), verdict(results[0]), warnings)
 
 
 def _facts(path: Path, summary: ReplaySummary, first_ms: int, last_ms: int) -> Facts:

@@ -41,6 +41,7 @@ class ScoreTable:
     columns: list[str]
     rows: list[tuple[str, list[str], str, list[bool | None]]]
     verdict: str
+    warnings: list[str] = field(default_factory=list)  # why the truth may not belong to this input
 
 
 def when(ms: int) -> str:
@@ -130,8 +131,9 @@ def _scores(scores: ScoreTable) -> str:
             for cell, ok in zip(cells, met)
         )
         rows.append(f"<tr><th>{escape(label)}</th>{tds}<td>{escape(target)}</td></tr>")
+    warnings = "".join(f'<p class="warning">Warning: {escape(w)}</p>' for w in scores.warnings)
     return (
-        '<section id="scores"><h2>Against the truth</h2><p>dipwatch beside the usual Grafana rule '
+        f'<section id="scores"><h2>Against the truth</h2>{warnings}<p>dipwatch beside the usual Grafana rule '
         "(“the count is more than 2 % below its highest value of the last hour”) held for 0, 5 and 15 minutes before firing, scored "
         f'as <code>dipwatch evaluate</code> scores them.</p><table class="scores"><tr>{head}</tr>{"".join(rows)}'
         f'</table><p class="verdict">{escape(scores.verdict)}</p></section>'

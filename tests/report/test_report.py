@@ -103,3 +103,27 @@ def test_thinning_keeps_the_lowest_point_of_every_bucket() -> None:
     kept = thin(points, 200)
     assert len(kept) <= 200 and (7_777, 3.0) in kept
     assert kept == sorted(kept)
+
+
+def test_report_scores_are_the_ones_evaluate_computes(simulated, tmp_path: Path) -> None:
+    events_path, truth_path = simulated
+    page = tmp_path / "r.html"
+    assert runner.invoke(app, ["report", str(events_path), "--truth", str(truth_path), "-o", str(page)]).exit_code == 0
+    evaluated = orjson.loads(runner.invoke(app, ["evaluate", str(events_path), str(truth_path), "--json"]).stdout)
+    table = page.read_text().split('<table class="scores">', 1)[1].split("</table>", 1)[0]
+    pages_row = re.search(r"<tr><th>pages</th>(.*?)</tr>", table).group(1)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", pages_row)
+    assert cells[:4] == [str(s["pages"]) for s in evaluated]
+    recall_row = re.search(r"<tr><th>page recall</th>(.*?)</tr>", table).group(1)
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", recall_row)[:4] == [f"{100 * s['page_recall']:.1f} %" for s in evaluated]
+
+
+def test_report_warns_when_the_truth_belongs_to_another_stream(simulated, tmp_path: Path) -> None:
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(b"\n".join(orjson.dumps({"platform": "mastodon", "account": "z", "metric": "boosts", "value": 5 + m,
+                                               "ts": 1_700_000_000 + 60 * m}) for m in range(20)))  # fmt: skip
+    page = tmp_path / "r.html"
+    result = runner.invoke(app, ["report", str(other), "--truth", str(simulated[1]), "-o", str(page)])
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.output
+    assert 'class="warning">Warning: no series of the truth' in page.read_text()
