@@ -36,7 +36,7 @@ def replay_command(
     ] = None,
     config: ConfigOption = None,
     rejects: Annotated[
-        Path | None, typer.Option("--rejects", help="Write rejected lines with their reason here.")
+        Path | None, typer.Option("--rejects", help="Write each rejected line here, with its line number and reason.")
     ] = None,
     influx: Annotated[
         bool, typer.Option("--influx", help="Also write counts, states and events to InfluxDB.")

@@ -117,7 +117,10 @@ def _score_table(events: list[AnomalyEvent], updates: list[Update], truth: dict,
     for pending_min in GRAFANA_PENDING_MIN:
         rule_events = grafana_rule_events(updates, pending_ms=pending_min * MINUTE_MS)
         results.append(score(rule_events, truth, detector=f"grafana {pending_min}m"))
-    return ScoreTable([r.detector for r in results], score_rows(results), verdict(results[0]), warnings)
+    parts = [f"{r.pages:,} times " + (f"held {m} min" if m else "firing at once")
+             for r, m in zip(results[1:], GRAFANA_PENDING_MIN)]  # fmt: skip
+    comparison = f"The usual Grafana rule would have paged {', '.join(parts[:-1])} and {parts[-1]}."
+    return ScoreTable([r.detector for r in results], score_rows(results), verdict(results[0]), warnings, comparison)
 
 
 def _facts(path: Path, summary: ReplaySummary, first_ms: int, last_ms: int) -> Facts:

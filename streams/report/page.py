@@ -9,7 +9,8 @@ from html import escape
 
 from streams.engine import AnomalyEvent, Kind, Scope
 from streams.report.model import (
-    PLATFORM, SECTION_ORDER, SECTION_TITLES, Incident, drop_intervals, incidents_in_order, pages_per_day,
+    GLITCH, PAGE, PLATFORM, SECTION_ORDER, SECTION_TITLES, Incident, drop_intervals, incidents_in_order,
+    pages_per_day,
 )  # fmt: skip
 from streams.report.plots import incident_chart, timeline_chart
 from streams.report.points import MAX_POINTS, PointPicker
@@ -42,6 +43,7 @@ class ScoreTable:
     rows: list[tuple[str, list[str], str, list[bool | None]]]
     verdict: str
     warnings: list[str] = field(default_factory=list)  # why the truth may not belong to this input
+    comparison: str = ""  # what the other detectors would have done, in one sentence
 
 
 def when(ms: int) -> str:
@@ -70,7 +72,12 @@ def render_page(facts: Facts, events: list[AnomalyEvent], picker: PointPicker, s
     body = [
         f"<header><h1>dipwatch backtest of {escape(facts.source)}</h1>"
         f"<p>{when(facts.first_ms)} to {when(facts.last_ms)} ({_duration(facts.last_ms - facts.first_ms)} of "
-        f"event time). Every decision below is what the live worker would have made on this input.</p></header>",
+        f"event time). Every decision below is what the live worker would have made on this input.</p>"
+        f'<p class="headline">{escape(headline(incidents, scores))}</p>'
+        "<p class=\"note\">How to read it: a <b>page</b> is a drop that did not come back within the hold "
+        "window and would have woken on-call once; a <b>platform incident</b> groups the pages of many series "
+        "of one platform into one; a <b>glitch</b> came back by itself and is only shown on dashboards.</p>"
+        "</header>",
         _summary(facts, events, incidents),
     ]
     if scores is not None:
@@ -83,6 +90,19 @@ def render_page(facts: Facts, events: list[AnomalyEvent], picker: PointPicker, s
         f"<title>dipwatch report: {escape(facts.source)}</title><style>{STYLE}</style></head>"
         f"<body>{''.join(body)}<script>{SCRIPT}</script></body></html>"
     )
+
+
+def headline(incidents: list[Incident], scores: ScoreTable | None) -> str:
+    """The page's first sentence: what would have paged, what would not, and the verdict."""
+    count = Counter(i.section for i in incidents)
+    still_down = sum(i.is_open for i in incidents if i.section == PAGE)
+    text = (
+        f"dipwatch would have paged {count[PAGE]:,} times ({still_down:,} still down at the end), raised "
+        f"{count[PLATFORM]:,} platform incidents and shown {count[GLITCH]:,} glitches without paging anyone."
+    )
+    if scores is not None:
+        text += f" {scores.comparison} {scores.verdict}".rstrip()
+    return text
 
 
 def _summary(facts: Facts, events: list[AnomalyEvent], incidents: list[Incident]) -> str:
@@ -221,15 +241,16 @@ def _timelines(incidents: list[Incident], intervals: dict, facts: Facts) -> str:
 
 
 def _table(incidents: list[Incident]) -> str:
+    drawn = {incident.anchor for incident in incidents[:MAX_PLOTS]}
+    listed = sorted(((e, i.anchor) for i in incidents for e in i.events), key=lambda pair: pair[0].sort_key())
     rows = []
-    for number, incident in enumerate(incidents):
-        link = f'<a href="#{incident.anchor}">plot</a>' if number < MAX_PLOTS else "not drawn"
-        for event in incident.events:
-            rows.append(
-                f'<tr data-kind="{event.kind.value}" data-scope="{event.scope.value}"><td>{when(event.decided_ms)}</td>'
-                f"<td>{event.kind.value}</td><td>{escape(event.series)}</td><td>{event.drop_pct:.1f}%</td>"
-                f"<td>{escape(event.cause.value)}</td><td>{link}</td></tr>"
-            )
+    for event, anchor in listed:  # in time order, as they were decided
+        link = f'<a href="#{anchor}">plot</a>' if anchor in drawn else "not drawn"
+        rows.append(
+            f'<tr data-kind="{event.kind.value}" data-scope="{event.scope.value}"><td>{when(event.decided_ms)}</td>'
+            f"<td>{event.kind.value}</td><td>{escape(event.series)}</td><td>{event.drop_pct:.1f}%</td>"
+            f"<td>{escape(event.cause.value)}</td><td>{link}</td></tr>"
+        )
     options = "".join(f'<option value="{k.value}">{k.value}</option>' for k in Kind)
     return (
         '<section id="anomalies"><h2>Every anomaly</h2><p class="filters"><input id="filter" type="search" '

@@ -15,7 +15,7 @@ table{border-collapse:collapse;font-size:13px}caption{text-align:left;font-weigh
 .bar{width:90px}.bar span{display:block;height:9px;background:#c9353a;min-width:1px}
 .scores th,.scores td{border:1px solid #d8dde3;padding:2px 8px}.scores td{text-align:right}
 .scores th{text-align:left;font-weight:normal}.met{background:#e3f4e5}.missed{background:#fbe1e1;font-weight:600}
-.verdict{font-weight:600;margin-top:6px}.warning{color:#9a6700;font-weight:600}
+.verdict{font-weight:600;margin-top:6px}.headline{font-size:15px;font-weight:600;margin:8px 0 4px}.warning{color:#9a6700;font-weight:600}
 .incident{background:#fff;border:1px solid #d8dde3;border-left:4px solid #8c959f;border-radius:4px;
 padding:8px 10px;margin:10px 0}
 .incident.page{border-left-color:#c9353a}.incident.platform{border-left-color:#8250df}

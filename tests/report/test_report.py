@@ -127,3 +127,17 @@ def test_report_warns_when_the_truth_belongs_to_another_stream(simulated, tmp_pa
     assert result.exit_code == 0, result.output
     assert "warning:" in result.output
     assert 'class="warning">Warning: no series of the truth' in page.read_text()
+
+
+def test_the_page_opens_with_what_would_have_paged_and_the_verdict(simulated, tmp_path: Path) -> None:
+    events_path, truth_path = simulated
+    page = tmp_path / "r.html"
+    assert runner.invoke(app, ["report", str(events_path), "--truth", str(truth_path), "-o", str(page)]).exit_code == 0
+    headline = re.search(r'<p class="headline">([^<]*)</p>', page.read_text()).group(1)
+    incidents = incidents_in_order(expected_events(events_path))
+    pages = sum(i.section == PAGE for i in incidents)
+    glitches = sum(i.section == GLITCH for i in incidents)
+    assert headline.startswith(f"dipwatch would have paged {pages} times")
+    assert f"shown {glitches} glitches without paging anyone" in headline
+    assert "The usual Grafana rule would have paged" in headline
+    assert re.search(r"dipwatch (met all|missed \d+ of) 9 targets", headline)
