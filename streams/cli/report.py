@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TimeElapsedColumn
@@ -58,12 +59,12 @@ def build_report(path: Path, config: DetectorConfig, truth: dict | None) -> tupl
     ) as progress:  # fmt: skip
         replaying = progress.add_task(f"replaying {path.name}", total=size)
         with open_events(path) as source:
-            events, summary = replay(_tracked(read_chunks(source), source, progress, replaying), config)
+            events, summary = replay(_tracked(source, progress, replaying), config)
         picking = progress.add_task("picking the points to plot", total=size)
         picker = PointPicker(_windows(events))
         kept: list[Update] | None = [] if truth is not None else None
         with open_events(path) as source:
-            first_ms, last_ms = _pick(read_chunks(source), source, picker, kept, progress, picking)
+            first_ms, last_ms = _pick(_tracked(source, progress, picking), picker, kept)
         if summary.updates == 0:
             raise InputError(f"{path} holds no valid update ({sum(summary.rejected.values()):,} lines rejected)")
         scores = None
@@ -79,8 +80,9 @@ def build_report(path: Path, config: DetectorConfig, truth: dict | None) -> tupl
         return render_page(facts, events, picker, scores), len(events)
 
 
-def _tracked(chunks, source, progress: Progress, task: TaskID):  # type: ignore[no-untyped-def]
-    for chunk in chunks:
+def _tracked(source: BinaryIO, progress: Progress, task: TaskID) -> Iterator[list[bytes]]:
+    """The file's chunks of lines, moving the task's bar as each is taken."""
+    for chunk in read_chunks(source):
         yield chunk
         progress.update(task, completed=source.tell())
 
@@ -98,17 +100,15 @@ def _windows(events: list[AnomalyEvent]) -> dict[str, list[tuple[int, int, str]]
     return windows
 
 
-def _pick(chunks, source, picker: PointPicker, kept: list[Update] | None,  # type: ignore[no-untyped-def]
-          progress: Progress, task: TaskID) -> tuple[int, int]:
+def _pick(chunks: Iterator[list[bytes]], picker: PointPicker, kept: list[Update] | None) -> tuple[int, int]:
     """Second pass: the plotted points, the time span, and every update when they are to be scored."""
     ignored = ReplaySummary()  # rejects were counted by the first pass
     for lines in chunks:
-        updates = decode_chunk(lines, ignored, None)
+        updates: Iterable[Update] = decode_chunk(lines, ignored, None)
         if kept is not None:
             updates = list(updates)
             kept.extend(updates)
         picker.take(updates)
-        progress.update(task, completed=source.tell())
     return picker.first_ms or 0, picker.last_ms or 0
 
 

@@ -7,6 +7,7 @@ seconds, and what it draws (a count, a few bands and marks) is a few hundred lin
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from html import escape
@@ -16,6 +17,7 @@ MINUTE_MS = 60_000
 _TICK_STEPS_MS = tuple(m * MINUTE_MS for m in (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080))
 _MAX_TICKS = 7
 _PAD_LEFT, _PAD_RIGHT, _PAD_TOP, _PAD_BOTTOM = 58, 10, 22, 30
+Scale = Callable[[float], float]  # a time or a value to its pixel position
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class Chart:
         plot_w = self.width - _PAD_LEFT - _PAD_RIGHT
         plot_h = self.height - _PAD_TOP - _PAD_BOTTOM
 
-        def x(ms: int) -> float:
+        def x(ms: float) -> float:
             return _PAD_LEFT + (min(max(ms, self.start_ms), self.end_ms) - self.start_ms) * plot_w / span_ms
 
         def y(value: float) -> float:
@@ -125,7 +127,7 @@ def _frame(plot_w: float, plot_h: float) -> str:
     return f'<rect class="frame" x="{_PAD_LEFT}" y="{_PAD_TOP}" width="{plot_w:.1f}" height="{plot_h:.1f}"/>'
 
 
-def _band(band: Band, x, plot_h: float) -> str:  # type: ignore[no-untyped-def]
+def _band(band: Band, x: Scale, plot_h: float) -> str:
     left, right = x(band.start_ms), x(band.end_ms)
     return (
         f'<rect class="band {band.css}" x="{left:.1f}" y="{_PAD_TOP}" width="{max(right - left, 1.5):.1f}" '
@@ -149,7 +151,7 @@ def nice_ticks(low: float, high: float, most: int = 5) -> list[float]:
     return [first + n * step for n in range(int((high - first) / step) + 1)]
 
 
-def _value_axis(low: float, high: float, y, plot_w: float) -> list[str]:  # type: ignore[no-untyped-def]
+def _value_axis(low: float, high: float, y: Scale, plot_w: float) -> list[str]:
     parts = []
     for value in nice_ticks(low, high):
         top = y(value)
@@ -160,7 +162,7 @@ def _value_axis(low: float, high: float, y, plot_w: float) -> list[str]:  # type
     return parts
 
 
-def _time_axis(start_ms: int, end_ms: int, x, plot_h: float) -> list[str]:  # type: ignore[no-untyped-def]
+def _time_axis(start_ms: int, end_ms: int, x: Scale, plot_h: float) -> list[str]:
     span = end_ms - start_ms
     step = next((s for s in _TICK_STEPS_MS if span / s <= _MAX_TICKS), _TICK_STEPS_MS[-1])
     first = -(-start_ms // step) * step
@@ -178,7 +180,7 @@ def _time_axis(start_ms: int, end_ms: int, x, plot_h: float) -> list[str]:  # ty
     return parts
 
 
-def _polyline(line: Line, x, y) -> str:  # type: ignore[no-untyped-def]
+def _polyline(line: Line, x: Scale, y: Scale) -> str:
     coords = []
     previous: float | None = None
     for ms, value in line.points:
@@ -192,7 +194,7 @@ def _polyline(line: Line, x, y) -> str:  # type: ignore[no-untyped-def]
     )
 
 
-def _mark(mark: Mark, x, plot_h: float, index: int, width: int) -> str:  # type: ignore[no-untyped-def]
+def _mark(mark: Mark, x: Scale, plot_h: float, index: int, width: int) -> str:
     left = x(mark.at_ms)
     label_y = 9 if index % 2 == 0 else 19  # two rows above the frame: close marks do not overprint
     anchor = "end" if left > width - 90 else "start"
