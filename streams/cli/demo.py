@@ -120,11 +120,15 @@ def demo_command(
         console.line(1 if console.is_terminal else 2)
         results = evaluate_lines(simulation.lines, simulation.truth, DetectorConfig())
         console.print(render_table(results, console.width))
-        console.print(closing_words(screen, results, seed, accounts, hours), soft_wrap=False)
+        summary, command = closing_words(screen, results, seed, accounts, hours)
+        console.print(summary)
+        console.print("Next, every incident plotted in one page:")
+        console.print(command, style="bold", soft_wrap=True, highlight=False)  # one line: it is to be copied
 
 
-def closing_words(screen: _Screen, results: list[Scores], seed: int, accounts: int, hours: float) -> Text:
-    """What the run showed, in one sentence beside the Grafana rule, its verdict, and what to try next."""
+def closing_words(screen: _Screen, results: list[Scores], seed: int, accounts: int, hours: float) -> tuple[Text, str]:
+    """What the run showed, in one sentence beside the Grafana rule, with its verdict; and the
+    command that shows the same stream as a report."""
     ours = results[0]
     rule = next((r for r in results if r.detector == "grafana 5m"), results[-1])
     glitches = screen.counts.get(Kind.GLITCH.value, 0)
@@ -136,10 +140,8 @@ def closing_words(screen: _Screen, results: list[Scores], seed: int, accounts: i
     )
     command = (f"dipwatch simulate --seed {seed} --accounts {accounts} --hours {hours:g} --start fixed --out out && "
                "dipwatch report out/events.jsonl --truth out/truth.json --out report.html")  # fmt: skip
-    return Text.assemble(
-        shown, (verdict(ours), "bold green" if all(targets_met(ours).values()) else "bold red"),
-        "\nNext, every incident plotted in one page: ", (command, "bold"),
-    )
+    summary = Text.assemble(shown, (verdict(ours), "bold green" if all(targets_met(ours).values()) else "bold red"))
+    return summary, command
 
 
 def _play(console: Console, lines: list[bytes], speed: float) -> _Screen:

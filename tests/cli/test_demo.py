@@ -66,6 +66,6 @@ def test_piped_demo_ends_with_a_verdict_and_the_next_command() -> None:
     # The last live frame and the evaluation stay apart.
     assert re.search(r"\n\n+dipwatch evaluation", out)
     assert re.search(r"dipwatch (met all 9 targets|missed \d of 9 targets: )", out)
-    tail = re.sub(r"\s+", " ", out[out.index("In 4 h"):])
-    assert "dipwatch report out/events.jsonl --truth out/truth.json" in tail
-    assert "--seed 7 --accounts 12 --hours 4 --start fixed" in tail
+    command = out.rstrip("\n").splitlines()[-1]  # on one line, whatever the width, to be copied
+    assert command.startswith("dipwatch simulate --seed 7 --accounts 12 --hours 4 --start fixed --out out && ")
+    assert command.endswith("dipwatch report out/events.jsonl --truth out/truth.json --out report.html")
