@@ -14,6 +14,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from streams.cli.errors import one_line_errors, stderr
 from streams.cli.options import ConfigOption
+from streams.cli.rejects import RejectSpool
 from streams.cli.tables import render_table, summary_table, verdict
 from streams.codec import decode_line, decode_lines, event_to_dict, format_time, parse_time_ms
 from streams.engine import AnomalyEvent, DetectorConfig, Update, series_key
@@ -47,12 +48,13 @@ def replay_command(
         settings = load_settings(config)
         if not events.exists():
             raise InputError(f"{events} does not exist")
-        collected = _RejectCollector(keep=None if rejects else _REJECTS_SHOWN)
-        found, summary = _replay_with_progress(events, output, collected, settings.detector.to_config())
-        numbered = _with_line_numbers(events, collected.records)
-        if rejects is not None:
-            rejects.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in numbered))
-        stderr.print(summary_table(summary, [r["line"] for r in numbered[:_REJECTS_SHOWN]], rejects))
+        spool = RejectSpool()
+        try:
+            found, summary = _replay_with_progress(events, output, spool, settings.detector.to_config())
+            first_lines = _write_rejects(spool, events, rejects)
+        finally:
+            spool.close()
+        stderr.print(summary_table(summary, first_lines, rejects))
         if influx:
             from streams.cli.ops import write_history  # only this option needs the InfluxDB client
 
@@ -63,44 +65,23 @@ def replay_command(
 _REJECTS_SHOWN = 5
 
 
-class _RejectCollector:
-    """The reject sink replay writes to: keeps the records (all, or the first `keep`), so each can
-    be given its input line number before it is written out."""
-
-    def __init__(self, keep: int | None) -> None:
-        self.records: list[dict] = []
-        self._keep = keep
-
-    def write(self, data: bytes) -> int:
-        if self._keep is None or len(self.records) < self._keep:
-            self.records.append(orjson.loads(data))
-        return len(data)
-
-
-def _with_line_numbers(path: Path, records: list[dict]) -> list[dict]:
-    """The records with the 1-based line of the input each came from, first field. Rejects arrive in
-    input order, so one scan matching their raw text in turn finds them."""
-    if not records:
-        return []
-    numbered, pending = [], iter(records)
-    wanted = next(pending)
-    with open_events(path) as source:
-        for number, line in enumerate(source, 1):
-            if line.rstrip(b"\n").decode("utf-8", errors="replace") == wanted["raw"]:
-                numbered.append({"line": number, **wanted, "detail": _record_detail(wanted["detail"])})
-                wanted = next(pending, None)
-                if wanted is None:
+def _write_rejects(spool: RejectSpool, events: Path, rejects: Path | None) -> list[int]:
+    """Write the numbered rejects to `rejects` (when given); return the first lines, for the summary."""
+    first: list[int] = []
+    with _open_out(rejects, to_stdout=False) as out:
+        for record in spool.numbered(events):
+            if len(first) < _REJECTS_SHOWN:
+                first.append(record["line"])
+            if out is None:
+                if len(first) == _REJECTS_SHOWN:
                     break
-    return numbered
-
-
-def _record_detail(detail: str) -> str:
-    """A parser's "line 1 column 69" is within the record, not the file: say "column 69"."""
-    return detail.replace("line 1 column", "column").replace("line 1, column", "column")
+                continue
+            out.write(orjson.dumps(record) + b"\n")
+    return first
 
 
 def _replay_with_progress(
-    events: Path, output: Path | None, reject_sink: _RejectCollector, config: DetectorConfig
+    events: Path, output: Path | None, reject_sink: RejectSpool, config: DetectorConfig
 ) -> tuple[list[AnomalyEvent], ReplaySummary]:
     size = events.stat().st_size if events.is_file() else 0
     with _open_out(output) as out:

@@ -190,3 +190,15 @@ def test_version_is_printed() -> None:
 
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"dipwatch {__version__}"
+
+
+def test_every_reject_of_a_mostly_bad_file_gets_its_own_line_number(tmp_path: Path) -> None:
+    lines = [orjson.dumps({"platform": "x", "account": "a", "metric": "m", "value": n, "ts": (T0 + n * 60_000) / 1000})
+             if n % 3 else b"garbage %d" % n for n in range(3_000)]  # fmt: skip
+    lines[7] = lines[3]  # a repeated bad text still numbers each occurrence
+    (tmp_path / "in.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    rejects = tmp_path / "rejects.jsonl"
+    result = runner.invoke(app, ["replay", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "o"), "--rejects", str(rejects)])
+    assert result.exit_code == 0, result.output
+    numbered = [orjson.loads(line)["line"] for line in rejects.read_bytes().splitlines()]
+    assert numbered == sorted([n + 1 for n in range(3_000) if n % 3 == 0] + [8])
