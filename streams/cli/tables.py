@@ -14,7 +14,8 @@ from streams.replay import ReplaySummary
 
 def summary_table(summary: ReplaySummary, reject_lines: list[int] | None = None,
                   rejects_path: Path | None = None) -> Table:  # fmt: skip
-    """The replay summary as a small two-column table: what was read, where the rejects are."""
+    """The replay summary as a small two-column table: what was read and, given the first rejected
+    lines (None where the command cannot keep rejects), where the rejects are."""
     table = Table(title="replay summary", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right", overflow="fold")
@@ -28,7 +29,7 @@ def summary_table(summary: ReplaySummary, reject_lines: list[int] | None = None,
     if reject_lines:
         more = " …" if rejected > len(reject_lines) else ""
         table.add_row("  at lines", ", ".join(f"{n:,}" for n in reject_lines) + more)
-    if rejected:
+    if rejected and reject_lines is not None:  # only commands that can keep rejects say where they are
         table.add_row("  kept in", str(rejects_path) if rejects_path else "not kept: add --rejects FILE to see them")
     table.add_row("duplicates / too late", f"{summary.duplicates:,} / {summary.too_late:,}")
     table.add_row("series", f"{summary.series:,}")
