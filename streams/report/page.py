@@ -96,13 +96,28 @@ def headline(incidents: list[Incident], scores: ScoreTable | None) -> str:
     """The page's first sentence: what would have paged, what would not, and the verdict."""
     count = Counter(i.section for i in incidents)
     still_down = sum(i.is_open for i in incidents if i.section == PAGE)
+    platform_pages = sum(i.decided(Kind.SUSTAINED_DROP) is not None for i in incidents if i.section == PLATFORM)
+    platform_glitches = count[PLATFORM] - platform_pages
+    also = f" (and {_plural(platform_glitches, 'platform-wide glitch')})" if platform_glitches else ""
     text = (
-        f"dipwatch would have paged {count[PAGE]:,} times ({still_down:,} still down at the end), raised "
-        f"{count[PLATFORM]:,} platform incidents and shown {count[GLITCH]:,} glitches without paging anyone."
+        f"dipwatch would have paged for {_plural(count[PAGE], 'series', 'series')} ({still_down:,} still down at the "
+        f"end) and raised {_plural(platform_pages, 'platform incident')}, where many series of one platform fell "
+        f"at once; it would have shown {_plural(count[GLITCH], 'glitch')}{also} without paging anyone."
     )
     if scores is not None:
         text += f" {scores.comparison} {scores.verdict}".rstrip()
     return text
+
+
+def _plural(count: int, one: str, many: str | None = None) -> str:
+    """A count with its noun.
+
+    >>> _plural(1, "glitch"), _plural(3, "glitch"), _plural(2, "series", "series")
+    ('1 glitch', '3 glitches', '2 series')
+    """
+    if count == 1:
+        return f"1 {one}"
+    return f"{count:,} {many or (one + 'es' if one.endswith(('s', 'ch')) else one + 's')}"
 
 
 def _summary(facts: Facts, events: list[AnomalyEvent], incidents: list[Incident]) -> str:

@@ -137,7 +137,7 @@ def test_the_page_opens_with_what_would_have_paged_and_the_verdict(simulated, tm
     incidents = incidents_in_order(expected_events(events_path))
     pages = sum(i.section == PAGE for i in incidents)
     glitches = sum(i.section == GLITCH for i in incidents)
-    assert headline.startswith(f"dipwatch would have paged {pages} times")
-    assert f"shown {glitches} glitches without paging anyone" in headline
+    assert headline.startswith(f"dipwatch would have paged for {pages} series")
+    assert f"it would have shown {glitches} glitches" in headline and "without paging anyone" in headline
     assert "The usual Grafana rule would have paged" in headline
     assert re.search(r"dipwatch (met all|missed \d+ of) 9 targets", headline)
