@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from html import escape
 
 from streams.engine import AnomalyEvent, Kind, Scope
+from streams.engine.messages import duration
 from streams.report.model import (
     GLITCH, PAGE, PLATFORM, SECTION_ORDER, SECTION_TITLES, Incident, drop_intervals, incidents_in_order,
     pages_per_day,
@@ -17,7 +18,7 @@ from streams.report.points import MAX_POINTS, PointPicker
 from streams.report.runbook import runbook_line
 from streams.report.style import SCRIPT, STYLE
 
-#: Most incidents drawn; past it the rest (the smallest glitches, as they sort last) are listed only.
+#: Most incidents drawn; past it the rest (they sort last: the smallest glitches, growth stalls) are only listed.
 MAX_PLOTS = 600
 
 
@@ -55,15 +56,6 @@ def when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _duration(ms: int) -> str:
-    minutes = round(ms / 60_000)
-    if minutes < 1:
-        return "under a minute"
-    if minutes < 120:
-        return f"{minutes} min"
-    return f"{minutes / 60:.1f} h"
-
-
 def render_page(facts: Facts, events: list[AnomalyEvent], picker: PointPicker, scores: ScoreTable | None) -> str:
     """The whole report as one HTML document."""
     incidents = incidents_in_order(events)
@@ -71,7 +63,7 @@ def render_page(facts: Facts, events: list[AnomalyEvent], picker: PointPicker, s
     intervals = drop_intervals(incidents, facts.last_ms + 1)
     body = [
         f"<header><h1>dipwatch backtest of {escape(facts.source)}</h1>"
-        f"<p>{when(facts.first_ms)} to {when(facts.last_ms)} ({_duration(facts.last_ms - facts.first_ms)} of "
+        f"<p>{when(facts.first_ms)} to {when(facts.last_ms)} ({duration(facts.last_ms - facts.first_ms)} of "
         f"event time). Every decision below is what the live worker would have made on this input.</p>"
         f'<p class="headline">{escape(headline(incidents, scores))}</p>'
         "<p class=\"note\">How to read it: a <b>page</b> is a drop that did not come back within the hold "
@@ -212,7 +204,7 @@ def _incident_card(incident: Incident, picker: PointPicker, intervals: dict, dat
     for kind, label in ((Kind.GLITCH, "back"), (Kind.SUSTAINED_DROP, "paged"), (Kind.RECOVERY, "recovered")):
         at = incident.decided(kind)
         if at is not None:
-            facts.append(f"{label} {when(at)[11:]} (+{_duration(at - incident.onset_ms)})")
+            facts.append(f"{label} {when(at)[11:]} (+{duration(at - incident.onset_ms)})")
     if head.scope is Scope.PLATFORM:
         facts.append(f"{head.affected} of {head.of} series")
     messages = "".join(f"<p>{escape(e.message)}</p>" for e in incident.events)
