@@ -94,7 +94,7 @@ def publish_lines(kafka: KafkaSettings, lines: list[bytes], batch: int = 1) -> i
     with Progress("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=stderr, transient=True) as progress:  # fmt: skip
         task = progress.add_task(f"producing to {kafka.input_topic}", total=len(lines))
-        for key, value, count in _messages(lines, batch, kafka.partitions):
+        for key, value, count in keyed_messages(lines, batch, kafka.partitions):
             producer.send(kafka.input_topic, key=key, value=value)
             sent += 1
             progress.advance(task, count)
@@ -103,7 +103,7 @@ def publish_lines(kafka: KafkaSettings, lines: list[bytes], batch: int = 1) -> i
     return sent
 
 
-def _messages(lines: list[bytes], batch: int, partitions: int) -> Iterator[tuple[bytes | None, bytes, int]]:
+def keyed_messages(lines: list[bytes], batch: int, partitions: int) -> Iterator[tuple[bytes | None, bytes, int]]:
     """(key, value, lines) per message. Batches are filled per partition, keyed by their first
     series: every series in a batch hashes to that partition, so a series never changes partition."""
     if batch == 1:

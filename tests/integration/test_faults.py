@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from streams.cli.live import keyed_messages
 from streams.cli.live import partition_lag, publish_lines
-from streams.codec import decode_lines
+from streams.codec import decode_line, decode_lines
+from streams.engine import DetectorConfig, Kind, Scope
+from streams.replay import replay
 from streams.settings import InfluxSettings, KafkaSettings
-from tests.integration.harness import Run, free_port, published_ids, run, wait_until  # noqa: F401
+from tests.integration.harness import Run, free_port, published_ids, read_all, run, wait_until  # noqa: F401
 from tests.integration.test_influx import TOKEN, influx_url, point_count, private_influx, services  # noqa: F401
 from tests.integration.test_worker import expect_series_anomalies, stream  # noqa: F401
 
@@ -176,3 +181,51 @@ def test_a_broker_outage_is_ridden_out_quietly(tmp_path: Path, stream, private_k
         assert outage_lines <= 40, full_log(outage_run)[-4000:]
     finally:
         outage_run.stop()
+
+
+def test_a_kill_between_a_page_and_the_next_checkpoint_keeps_the_platform_incident(run: Run, stream) -> None:
+    """The page of a series that belongs to a forming platform incident is out, the next checkpoint
+    is not: kill -9 there. The restarted worker must still decide the platform incident (and its
+    recovery) once, so the platform deltas of that page cannot have died with the process."""
+    lines, expected = stream
+    events = replay([lines])[0]
+    incident = next(e for e in events if e.scope is Scope.PLATFORM and e.kind is Kind.SUSTAINED_DROP)
+    window = DetectorConfig().platform_window_ms
+    members = {e.event_id for e in events if e.scope is Scope.SERIES and e.kind is Kind.SUSTAINED_DROP
+               and (e.platform, e.metric) == (incident.platform, incident.metric)
+               and incident.onset_ms <= e.onset_ms < incident.onset_ms + window}  # fmt: skip
+    assert members
+    # Everything before the platform decision goes first, in small steady steps, so the input never
+    # pauses (a pause checkpoints at once) and the kill lands between a page and a checkpoint.
+    cut = next(i for i, line in enumerate(lines) if getattr(decode_line(line), "ts_ms", 0) >= incident.decided_ms)
+    producer = KafkaProducer(bootstrap_servers=run.kafka.bootstrap_servers, acks="all", linger_ms=5)
+    output = KafkaConsumer(run.kafka.output_topic, bootstrap_servers=run.kafka.bootstrap_servers,
+                           auto_offset_reset="earliest", enable_auto_commit=False)  # fmt: skip
+    worker = run.start_worker()
+    try:
+        seen: set[str] = set()
+        step = 0
+        while not seen & members:
+            if step < cut:
+                for key, value, _ in keyed_messages(lines[step : step + 50], 1, run.kafka.partitions):
+                    producer.send(run.kafka.input_topic, key=key, value=value)
+                producer.flush()
+                step += 50
+            for records in output.poll(timeout_ms=50).values():
+                seen.update(orjson.loads(r.value)["id"] for r in records)
+            if worker.poll() is not None:
+                pytest.fail(f"the worker exited\n{run.logs()}", pytrace=False)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        assert incident.event_id not in seen
+    finally:
+        output.close()
+        producer.close()
+    publish_lines(run.kafka, lines[step:], batch=1)
+    run.start_worker()
+    published = expect_series_anomalies(run, expected)
+    platform_ids = {e.event_id for e in events if e.scope is Scope.PLATFORM}
+    wait_until(run, lambda: platform_ids <= published_ids(run), "the platform incident and its recovery")
+    everything = Counter(m["id"] for m in read_all(run.kafka, run.kafka.output_topic))
+    assert [i for i, n in everything.items() if n > 1 and i.endswith(":sustained_drop")] == []
+    assert set(published) == expected
