@@ -24,6 +24,7 @@ from streams.settings import Settings, load_settings
 from streams.state import decode_platform_state, decode_state, encode_platform_state, encode_state
 from streams.worker.commit_watchdog import CommitWatchdog
 from streams.worker.dead_letters import DeadLetters
+from streams.worker.output_tail import published_ids
 from streams.worker.progress_log import CatchUpLog
 from streams.worker.sink_drain import BatchSink, SinkDrain
 from streams.worker.table_writes import as_partition
@@ -80,6 +81,7 @@ class Wiring:
         self.drain = SinkDrain(sinks, self.metrics.registry)
         self.catch_up = CatchUpLog()
         self.lag: dict[int, int] = {}  # input partition -> messages behind, after its last batch
+        self.published: dict[int, set[str]] = {}  # input partition -> event ids already on its output partition
         self.input = app.topic(kafka.input_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
         self.output = app.topic(kafka.output_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
         self.dead_letters = DeadLetters(
@@ -166,23 +168,30 @@ class Wiring:
         self.catch_up.observed(len(updates))
         detector = self._detector(partition)
         self._load_unseen(detector, updates)
-        await self._conclude(detector, detector.observe_many(updates), updates)
+        await self._conclude(partition, detector, detector.observe_many(updates), updates)
 
-    async def _conclude(self, detector: Detector, found: list[AnomalyEvent], updates: Sequence[Update] = ()) -> None:
-        """Publish and write the sinks, then save at once the series that decided an event.
+    async def _conclude(
+        self, partition: int, detector: Detector, found: list[AnomalyEvent], updates: Sequence[Update] = ()
+    ) -> None:
+        """Publish the events, forward the partition's platform deltas, then save at once the series
+        that decided an event.
 
-        Events are awaited until the broker has them before the state that decided them is saved,
-        so a crash in between decides the same events again with the same ids (series, kind,
-        onset): a duplicate, never a loss. Every other series is saved at the next checkpoint;
-        a crash before it re-reads their updates from the last committed offset and decides
-        exactly what it decided before, which was nothing. A saved series that is ahead of the
-        committed offset takes the re-read updates as duplicates, so it decides nothing twice.
-        We chose this over keeping "last page published" in the state: that marker travels in
-        the same changelog as the state and is lost in the same window; closing the window needs
-        Kafka transactions (Faust's exactly_once) or a consumer that drops repeated ids.
+        Events and deltas are awaited until the broker has them before the state that decided them
+        is saved: saved state never runs ahead of what it sent, so a crash loses no event and no
+        platform delta. A crash before the save re-reads the input from the last committed offset
+        and decides the same events again with the same ids (series, kind, onset); those already on
+        the output topic are not sent again (`_published_before`). A saved series ahead of the
+        committed offset takes the re-read updates as duplicates and owes no delta. Every other
+        series is saved at the next checkpoint, after its deltas went the same way. Left open: a
+        crash after the broker took a batch of deltas and before the save (a few milliseconds)
+        sends those deltas again and the platform stage counts them twice; closing it needs Kafka
+        transactions (Faust's exactly_once).
         """
-        await self._emit(found, updates)
-        self._save(detector, {event.series for event in found if event.scope is Scope.SERIES})
+        await self._emit(found, updates, skip=await self._published_before(partition))
+        deciding = {event.series for event in found if event.scope is Scope.SERIES}
+        if deciding:
+            await self._forward_platform(partition, detector)
+            self._save(detector, deciding)
 
     def _save(self, detector: Detector, keys: Iterable[str]) -> None:
         """Write series state to the table, each key into its own partition's store and changelog.
@@ -217,19 +226,28 @@ class Wiring:
         )
 
     async def _checkpoint(self) -> None:
-        """Save every series touched since the last checkpoint, forward the platform deltas, then
+        """Forward the platform deltas, save every series touched since the last checkpoint, then
         acknowledge the batches they came from: Faust commits only what is acknowledged, so the
         committed offsets never pass the saved state. One write per series per checkpoint,
         however many updates it had, is what keeps one update per message cheap."""
         for partition, detector in list(self.detectors.items()):
+            await self._forward_platform(partition, detector)  # delivered before the series that made them are saved
             self._save(detector, detector.touched_keys())
-            await self._forward_platform(partition, detector)
         await self.drain.settle()  # points written before their offsets are acknowledged, while sinks are up
         consumer = self.app.consumer
         for message in self.unacked:
             message.ack(consumer)
         self.unacked = []
         self.checkpointed_s = time.monotonic()
+
+    async def _published_before(self, partition: int) -> set[str]:
+        """Ids this partition's events already have on the output topic, read once per assignment
+        (streams/worker/output_tail.py): a re-read after a crash or a move publishes none twice."""
+        ids = self.published.get(partition)
+        if ids is None:
+            kafka = self.settings.kafka
+            ids = self.published[partition] = await published_ids(kafka.bootstrap_servers, kafka.output_topic, partition)
+        return ids
 
     def _detector(self, partition: int) -> Detector:
         """A partition's detector, with every saved series of the partition scheduled again, so a
@@ -250,10 +268,13 @@ class Wiring:
                 if data is not None:
                     detector.import_series(decode_state(key, data))
 
-    async def _emit(self, found: list[AnomalyEvent], updates: Sequence[Update] = ()) -> None:
-        """Events to the output topic at once; the batch into the sinks' buffers, written at the
-        next checkpoint (streams/worker/sink_drain.py: an outage delays points, not events)."""
-        await self._publish(found)
+    async def _emit(
+        self, found: list[AnomalyEvent], updates: Sequence[Update] = (), skip: set[str] | frozenset[str] = frozenset()
+    ) -> None:
+        """Events to the output topic at once (but those in `skip`: already there); the batch into
+        the sinks' buffers, written at the next checkpoint (streams/worker/sink_drain.py: an outage
+        delays points, not events; the sinks overwrite a point written twice)."""
+        await self._publish([event for event in found if event.event_id not in skip] if skip else found)
         self.drain.add_batch(updates, found)
 
     async def _publish(self, found: list[AnomalyEvent]) -> None:
@@ -276,9 +297,11 @@ class Wiring:
             target = partition_of(f"{delta.platform}/{delta.metric}".encode(), self.partitions)
             routed[target].append([delta.kind, delta.platform, delta.metric, delta.bucket_ms,
                                    delta.at_ms, delta.baseline, delta.low, delta.cause])  # fmt: skip
+        sending = []
         for target in range(self.partitions):
             body = {"source": str(source), "watermark_ms": detector.watermark_ms, "deltas": routed.get(target, [])}
-            await self.platform.send(key=str(source).encode(), value=orjson.dumps(body), partition=target)
+            sending.append(await self.platform.send(key=str(source).encode(), value=orjson.dumps(body), partition=target))
+        await asyncio.gather(*sending)  # the broker has them: only now may the series that made them be saved
 
     def _record_lag(self, last_offset: dict[int, int]) -> None:
         consumer = self.app.consumer
@@ -314,7 +337,7 @@ class Wiring:
             seen = self.last_data_s.get(partition)
             if seen is not None and time.monotonic() - seen >= idle_s:
                 del self.last_data_s[partition]  # once per quiet spell
-                await self._conclude(detector, detector.flush())
+                await self._conclude(partition, detector, detector.flush())
                 flushed = True
         if flushed:
             await self._checkpoint()
@@ -326,6 +349,7 @@ class Wiring:
                 self.detectors.pop(tp.partition, None)
                 self.last_data_s.pop(tp.partition, None)
                 self.lag.pop(tp.partition, None)
+                self.published.pop(tp.partition, None)
             elif tp.topic == self.platform.get_topic_name():
                 self.aggregators.pop(tp.partition, None)
 
