@@ -183,10 +183,14 @@ def test_a_broker_outage_is_ridden_out_quietly(tmp_path: Path, stream, private_k
         outage_run.stop()
 
 
-def test_a_kill_between_a_page_and_the_next_checkpoint_keeps_the_platform_incident(run: Run, stream) -> None:
+@pytest.mark.parametrize("wipe_data_dir", [False, True], ids=["local-store", "changelog-only"])
+def test_a_kill_between_a_page_and_the_next_checkpoint_keeps_the_platform_incident(
+    run: Run, stream, wipe_data_dir: bool
+) -> None:
     """The page of a series that belongs to a forming platform incident is out, the next checkpoint
     is not: kill -9 there. The restarted worker must still decide the platform incident (and its
-    recovery) once, so the platform deltas of that page cannot have died with the process."""
+    recovery) once, so the platform deltas of that page cannot have died with the process; with the
+    data dir wiped, the state comes from the changelog alone."""
     lines, expected = stream
     events = replay([lines])[0]
     incident = next(e for e in events if e.scope is Scope.PLATFORM and e.kind is Kind.SUSTAINED_DROP)
@@ -218,6 +222,8 @@ def test_a_kill_between_a_page_and_the_next_checkpoint_keeps_the_platform_incide
         worker.send_signal(signal.SIGKILL)
         worker.wait()
         assert incident.event_id not in seen
+        if wipe_data_dir:
+            shutil.rmtree(run.data_dir(0))
     finally:
         output.close()
         producer.close()
