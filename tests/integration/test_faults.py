@@ -21,7 +21,7 @@ from streams.codec import decode_line, decode_lines
 from streams.engine import DetectorConfig, Kind, Scope
 from streams.replay import replay
 from streams.settings import InfluxSettings, KafkaSettings
-from tests.integration.harness import Run, free_port, published_ids, read_all, run, wait_until  # noqa: F401
+from tests.integration.harness import Run, caught_up, free_port, published_ids, read_all, run, wait_until  # noqa: F401
 from tests.integration.test_influx import TOKEN, influx_url, point_count, private_influx, services  # noqa: F401
 from tests.integration.test_worker import expect_series_anomalies, stream  # noqa: F401
 
@@ -235,3 +235,45 @@ def test_a_kill_between_a_page_and_the_next_checkpoint_keeps_the_platform_incide
     everything = Counter(m["id"] for m in read_all(run.kafka, run.kafka.output_topic))
     assert [i for i, n in everything.items() if n > 1 and i.endswith(":sustained_drop")] == []
     assert set(published) == expected
+
+
+def test_workers_joining_and_leaving_mid_stream_decide_what_replay_decides(run: Run, stream) -> None:
+    """Two workers on four partitions; a third joins, then one of the first two leaves: every
+    partition moves at least once, and the anomaly set is still replay's, nothing twice."""
+    lines, expected = stream
+    thirds = [lines[: len(lines) // 3], lines[len(lines) // 3 : 2 * len(lines) // 3], lines[2 * len(lines) // 3 :]]
+    first = run.start_worker(0)
+    run.start_worker(1)
+    publish_lines(run.kafka, thirds[0], batch=1)
+    wait_until(run, lambda: any(c for _, c, _ in partition_lag(run.kafka)), "a first commit")
+    run.start_worker(2)
+    publish_lines(run.kafka, thirds[1], batch=1)
+    wait_until(run, lambda: caught_up(run), "the three workers to catch up")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=60) == 0
+    run.workers.remove(first)  # it left on purpose: no longer one whose exit fails the test
+    publish_lines(run.kafka, thirds[2], batch=1)
+    published = expect_series_anomalies(run, expected)
+    assert set(published) == expected
+    platform_ids = {e.event_id for e in replay([lines])[0] if e.scope is Scope.PLATFORM}
+    wait_until(run, lambda: platform_ids <= published_ids(run), "the replay's platform incidents")
+    everything = Counter(m["id"] for m in read_all(run.kafka, run.kafka.output_topic))
+    assert [i for i, n in everything.items() if n > 1] == []
+
+
+def test_a_restart_with_a_backlog_drains_every_partition(run: Run, stream) -> None:
+    """The worker stops, a backlog builds up on every partition, the worker starts again: each
+    partition must be committed to its end, none left behind."""
+    lines, expected = stream
+    worker = run.start_worker()
+    publish_lines(run.kafka, lines[: len(lines) // 4], batch=1)
+    wait_until(run, lambda: caught_up(run), "the first quarter")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=60) == 0
+    run.workers.remove(worker)
+    publish_lines(run.kafka, lines[len(lines) // 4 :], batch=1)
+    assert all(end - (committed or 0) > 100 for _, committed, end in partition_lag(run.kafka))  # a backlog everywhere
+    run.start_worker()
+    drained_s = wait_until(run, lambda: caught_up(run), "every partition drained after the restart", deadline_s=90)
+    assert set(expect_series_anomalies(run, expected)) == expected
+    print(f"backlog of {len(lines) * 3 // 4} messages drained in {drained_s:.1f} s")
