@@ -32,14 +32,3 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
     assert "bash deploy/local/test.sh" in README and "bash deploy/local/test.sh" in ci
 
-
-def test_deploy_files_are_valid_yaml_and_name_the_same_topics_and_datasource() -> None:
-    import yaml
-
-    root = Path(__file__).resolve().parents[1] / "deploy"
-    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
-    assert {"kafka", "influxdb", "grafana", "worker"} <= set(compose["services"])
-    worker = yaml.safe_load((root / "kubernetes" / "worker.yaml").read_text())
-    assert worker["kind"] == "StatefulSet"
-    datasource = yaml.safe_load((root / "grafana/provisioning/datasources/dipwatch.yaml").read_text())
-    assert datasource["datasources"][0]["uid"] == "dipwatch-influx"
