@@ -7,7 +7,9 @@ from dataclasses import fields
 from pathlib import Path
 
 from streams.engine.config import DetectorConfig
-from streams.settings import WorkerSettings
+from pydantic import SecretStr
+
+from streams.settings import Settings, WorkerSettings
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -35,3 +37,27 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
     assert "bash deploy/local/test.sh" in README and "bash deploy/local/test.sh" in ci
 
+
+
+def shown_default(value: object) -> str:
+    """A default as the README's tables write it."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if value != "" else "(empty)"
+
+
+def test_readme_documents_every_setting_of_every_section_with_its_default() -> None:
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        rows = {name: (env, default.strip()) for name, env, default in re.findall(
+            rf"^\| `(\w+)` \| `(DIPWATCH_{section.upper()}__\w+)` \| ([^|]+) \|", README, re.M)}  # fmt: skip
+        assert set(rows) == set(model.model_fields), f"[{section}] table differs from {model.__name__}"
+        defaults = model()
+        for name, (env, shown) in rows.items():
+            assert env == f"DIPWATCH_{section.upper()}__{name.upper()}", env
+            if section in ("detector",) or (section, name) == ("worker", "data_dir"):
+                continue  # checked above: numbers compared as numbers, the per-user path
+            assert shown == shown_default(getattr(defaults, name)), f"{section}.{name}"
+        assert f"TOML section `[{section}]`" in README
