@@ -61,3 +61,32 @@ def test_readme_documents_every_setting_of_every_section_with_its_default() -> N
                 continue  # checked above: numbers compared as numbers, the per-user path
             assert shown == shown_default(getattr(defaults, name)), f"{section}.{name}"
         assert f"TOML section `[{section}]`" in README
+
+
+def readme_dipwatch_commands() -> list[str]:
+    """Every `dipwatch …` line of the README's indented command blocks, without its comment."""
+    commands = []
+    for line in re.findall(r"^    (dipwatch .+)$", README, re.M):
+        for command in line.split("#", 1)[0].split("&&"):
+            if command.strip().startswith("dipwatch "):
+                commands.append(command.strip())
+    return commands
+
+
+def test_every_command_the_readme_prints_parses() -> None:
+    import shlex
+
+    import typer
+
+    from streams.cli import app
+
+    commands = readme_dipwatch_commands()
+    assert {"dipwatch worker", "dipwatch topics", "dipwatch influx init"} <= set(commands)
+    root = typer.main.get_command(app)
+    for command in commands:
+        args = shlex.split(command)[1:]
+        group = root
+        while hasattr(group, "resolve_command"):  # a group: descend (typer ships its own click)
+            name, group, args = group.resolve_command(group.make_context("dipwatch", list(args)), args)
+            assert group is not None, f"README: {command!r}: no command {name}"
+        group.make_context("dipwatch", list(args))  # raises on an unknown option or a bad value
