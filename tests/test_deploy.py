@@ -56,7 +56,7 @@ def test_every_dipwatch_variable_names_a_setting(where: str) -> None:
         assert field in model.model_fields, f"{where}: {variable} is not a field of [{section}]"
 
 
-@pytest.mark.parametrize("where", ["compose:topics", "compose:worker", "kubernetes:worker"])
+@pytest.mark.parametrize("where", ["compose:topics", "compose:influx-init", "compose:worker", "kubernetes:worker"])
 def test_the_worker_settings_parse_and_say_where_everything_is(where: str, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = settings_from(deploy_environments()[where], monkeypatch)
     assert settings.kafka.bootstrap_servers != KafkaSettings().bootstrap_servers  # a service name, not loopback
@@ -103,6 +103,10 @@ def test_workers_start_only_after_kafka_is_healthy_and_the_topics_exist() -> Non
     assert waits["kafka"]["condition"] == "service_healthy"
     assert waits["topics"]["condition"] == "service_completed_successfully"
     assert services["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert services["influx-init"]["command"] == ["dipwatch", "influx", "init"]
+    assert waits["influx-init"]["condition"] == "service_completed_successfully"
+    for one_shot in ("topics", "influx-init"):
+        assert services[one_shot].get("restart") == "no"
 
 
 def test_host_ports_let_the_readme_commands_feed_the_stack_with_their_defaults() -> None:
