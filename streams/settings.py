@@ -6,6 +6,7 @@ default. Secrets are `SecretStr`: masked whenever settings are printed.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +70,22 @@ class KafkaSettings(BaseModel):
     dead_letter_max_bytes: int = Field(default=900_000, ge=1024, le=100_000_000)
 
 
+def default_data_dir() -> Path:
+    """Per user, outside any checkout: `$XDG_STATE_HOME/dipwatch`, else `~/.local/state/dipwatch`.
+
+    State (RocksDB tables) is neither configuration nor cache: the XDG base-directory spec's state
+    home is where it belongs, and a clone's directory never fills with it.
+    """
+    state_home = os.environ.get("XDG_STATE_HOME", "")
+    base = Path(state_home) if Path(state_home).is_absolute() else Path.home() / ".local" / "state"
+    return base / "dipwatch"
+
+
 class WorkerSettings(BaseModel):
     model_config = {"extra": "forbid"}
 
     store: str = "rocksdb://"
-    data_dir: Path = Path("./.dipwatch-data")
+    data_dir: Path = Field(default_factory=default_data_dir)
     web_port: int = Field(default=6066, ge=1, le=65535)
     # Loopback unless configured: the page shows metrics and table contents, and has no authentication.
     web_bind: str = "127.0.0.1"
@@ -123,7 +135,7 @@ class Settings(BaseSettings):
 
     detector: DetectorSettings = DetectorSettings()
     kafka: KafkaSettings = KafkaSettings()
-    worker: WorkerSettings = WorkerSettings()
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)  # its data dir depends on the environment
     influx: InfluxSettings = InfluxSettings()
     grafana: GrafanaSettings = GrafanaSettings()
 

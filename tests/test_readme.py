@@ -7,7 +7,9 @@ from dataclasses import fields
 from pathlib import Path
 
 from streams.engine.config import DetectorConfig
-from streams.settings import WorkerSettings
+from pydantic import SecretStr
+
+from streams.settings import Settings, WorkerSettings
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -25,6 +27,9 @@ def test_readme_worker_table_matches_worker_settings() -> None:
     defaults = WorkerSettings()
     assert set(rows) == set(WorkerSettings.model_fields)
     for name, shown in rows.items():
+        if name == "data_dir":  # per user: shown as the path a user without XDG_STATE_HOME gets
+            assert Path(shown.strip()).expanduser() == Path.home() / ".local" / "state" / "dipwatch"
+            continue
         assert shown.strip() == str(getattr(defaults, name)), name
 
 
@@ -33,13 +38,55 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert "bash deploy/local/test.sh" in README and "bash deploy/local/test.sh" in ci
 
 
-def test_deploy_files_are_valid_yaml_and_name_the_same_topics_and_datasource() -> None:
-    import yaml
 
-    root = Path(__file__).resolve().parents[1] / "deploy"
-    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
-    assert {"kafka", "influxdb", "grafana", "worker"} <= set(compose["services"])
-    worker = yaml.safe_load((root / "kubernetes" / "worker.yaml").read_text())
-    assert worker["kind"] == "StatefulSet"
-    datasource = yaml.safe_load((root / "grafana/provisioning/datasources/dipwatch.yaml").read_text())
-    assert datasource["datasources"][0]["uid"] == "dipwatch-influx"
+def shown_default(value: object) -> str:
+    """A default as the README's tables write it."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if value != "" else "(empty)"
+
+
+def test_readme_documents_every_setting_of_every_section_with_its_default() -> None:
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        rows = {name: (env, default.strip()) for name, env, default in re.findall(
+            rf"^\| `(\w+)` \| `(DIPWATCH_{section.upper()}__\w+)` \| ([^|]+) \|", README, re.M)}  # fmt: skip
+        assert set(rows) == set(model.model_fields), f"[{section}] table differs from {model.__name__}"
+        defaults = model()
+        for name, (env, shown) in rows.items():
+            assert env == f"DIPWATCH_{section.upper()}__{name.upper()}", env
+            if section in ("detector",) or (section, name) == ("worker", "data_dir"):
+                continue  # checked above: numbers compared as numbers, the per-user path
+            assert shown == shown_default(getattr(defaults, name)), f"{section}.{name}"
+        assert f"TOML section `[{section}]`" in README
+
+
+def readme_dipwatch_commands() -> list[str]:
+    """Every `dipwatch …` line of the README's indented command blocks, without its comment."""
+    commands = []
+    for line in re.findall(r"^    (dipwatch .+)$", README, re.M):
+        for command in line.split("#", 1)[0].split("&&"):
+            if command.strip().startswith("dipwatch "):
+                commands.append(command.strip())
+    return commands
+
+
+def test_every_command_the_readme_prints_parses() -> None:
+    import shlex
+
+    import typer
+
+    from streams.cli import app
+
+    commands = readme_dipwatch_commands()
+    assert {"dipwatch worker", "dipwatch topics", "dipwatch influx init"} <= set(commands)
+    root = typer.main.get_command(app)
+    for command in commands:
+        args = shlex.split(command)[1:]
+        group = root
+        while hasattr(group, "resolve_command"):  # a group: descend (typer ships its own click)
+            name, group, args = group.resolve_command(group.make_context("dipwatch", list(args)), args)
+            assert group is not None, f"README: {command!r}: no command {name}"
+        group.make_context("dipwatch", list(args))  # raises on an unknown option or a bad value

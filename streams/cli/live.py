@@ -35,6 +35,8 @@ def worker_command(config: ConfigOption = None) -> None:
     with one_line_errors():
         settings = load_settings(config)
         _check_broker(settings.kafka)
+        # Faust creates only the last level; the default (~/.local/state/dipwatch) may lack its parents.
+        settings.worker.data_dir.mkdir(parents=True, exist_ok=True)
         app = build_app(settings, _sinks(settings))
     # Faust's own worker: it installs signal handlers and runs the event loop until stopped.
     from faust import Worker

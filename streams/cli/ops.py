@@ -8,17 +8,17 @@ from typing import Annotated
 
 import typer
 
+from streams.cli.backfill import backfill
 from streams.cli.errors import one_line_errors, stderr
 from streams.cli.options import ConfigOption
 from streams.cli.tables import summary_table
 from streams.codec import decode_lines
 from streams.engine import AnomalyEvent, Update
-from streams.errors import InputError
+from streams.errors import InputError, ServiceError
 from streams.grafana import provision
 from streams.influx_admin import init_database
 from streams.replay import open_events, read_chunks, replay
 from streams.settings import Settings, load_settings
-from streams.sinks.influx import write_replay_to_influx
 
 influx_app = typer.Typer(help="InfluxDB administration.", no_args_is_help=True)
 
@@ -56,9 +56,13 @@ def backfill_command(
 
 
 def write_history(events_path: Path, found: list[AnomalyEvent], settings: Settings) -> None:
-    """Counts, series states and anomaly events of a replayed file, into InfluxDB."""
-    written = write_replay_to_influx(found, _updates(events_path), settings.influx)
-    stderr.print(f"wrote {written:,} points to InfluxDB bucket {settings.influx.bucket}")
+    """Counts, series states and anomaly events of a replayed file, into InfluxDB; then what was
+    written and, if InfluxDB stopped accepting writes, what was not (exit 3)."""
+    report = backfill(found, _updates(events_path), settings.influx)
+    for line in report.lines():
+        stderr.print(line, markup=False, highlight=False)
+    if not report.complete:
+        raise typer.Exit(ServiceError.exit_code)
 
 
 def _updates(path: Path) -> Iterator[Update]:
