@@ -94,6 +94,10 @@ def replay(
     with relaxed_gc():
         for lines in chunks:
             events.extend(detector.observe_many(decode_chunk(lines, summary, on_reject)))
+            # Which series changed matters to a worker saving state, not to a replay: dropped per
+            # chunk, the set stays the size of a chunk instead of one entry per series (measured
+            # 34 bytes per series at 1M series).
+            detector.touched_keys()
     events.extend(detector.flush())
     summary.seconds = time.perf_counter() - started
     summary.updates = detector.counts.updates
