@@ -7,13 +7,17 @@ import asyncio
 import gc
 import logging
 import time
+import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 import faust
 import orjson
 from aiokafka.partitioner import murmur2
+from faust.streams import _current_event
 from faust.types import TP, EventT, Message
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
@@ -39,6 +43,29 @@ _INPUT_PAUSED_S = 0.2  # no batch for this long: the worker has caught up with i
 # collector scanned them so often that raising it made the batched worker a third faster (measured).
 _GC_GEN0_THRESHOLD = 50_000
 _WATCHDOG_INTERVAL_S = 5.0  # a hole seen at two checks this far apart is stuck, not in flight
+
+
+class _PartitionEvent:
+    """All that Faust's RocksDB store reads from the current event when a table is written: the
+    partition whose database takes the write. The series stage writes from its own task, outside
+    any agent, so without one the default store (rocksdb://) failed the first checkpoint."""
+
+    __slots__ = ("message", "__weakref__")
+
+    def __init__(self, partition: int) -> None:
+        self.message = SimpleNamespace(partition=partition)
+
+
+@contextmanager
+def _writing_for(partition: int) -> Iterator[None]:
+    """Table writes inside go to `partition`'s store: the input partition, which is also the
+    changelog partition of every key written (both hash the series key)."""
+    stand_in = _PartitionEvent(partition)
+    token = _current_event.set(weakref.ref(stand_in))  # Faust's own context variable (private)
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -170,10 +197,12 @@ class Wiring:
         self._save(detector, {event.series for event in found if event.scope is Scope.SERIES})
 
     def _save(self, detector: Detector, keys: Iterable[str]) -> None:
-        for key in keys:
-            state = detector.export_series(key)
-            if state is not None:
-                self.table[key.encode()] = encode_state(state)  # assignment: only that reaches the changelog
+        partition = next(p for p, known in self.detectors.items() if known is detector)
+        with _writing_for(partition):
+            for key in keys:
+                state = detector.export_series(key)
+                if state is not None:
+                    self.table[key.encode()] = encode_state(state)  # assignment: only that reaches the changelog
 
     def _checkpoint_due(self) -> bool:
         """Processed input waits, and: the interval has passed, too many messages wait (they are
