@@ -10,11 +10,15 @@ nothing). Each size then runs in a fresh Python process, which
 * replays the file as `dipwatch replay` does (`replay_file`, events to /dev/null) and reads its
   peak RSS (VmHWM) against the RSS before the replay: bytes per series = (peak - before) / series;
 * repeats the replay and a bare decode of the same file (read the lines, `orjson.loads` each,
-  nothing else) in alternation, best of --repeat each: the ratio is replay time over bare time;
+  nothing else) in alternation, best of --repeat each: the ratio is replay time over bare time.
+  Times are the process's CPU time, not the wall clock: on a machine shared with other jobs the
+  wall clock also counts the time the process waited for a core;
 * weighs the detector's state part by part with `sys.getsizeof`, objects shared between series
   (interned names) counted once, and cross-checks the total with tracemalloc at the smaller sizes.
 
 Writes bench/scale.md (the table the README shows), bench/scale.png (the curve) and bench/scale.json.
+With --baseline-tree (the source of an older commit, e.g. from `git archive`), each size is also run
+against it right before, under the same load, into bench/results/scale-before.{md,json}.
 The plot needs matplotlib: `pip install -e '.[bench]'` or `pip install matplotlib`.
 """
 
@@ -103,12 +107,12 @@ def bare_decode_s(path: Path) -> tuple[float, int]:
     import orjson
 
     loads, count = orjson.loads, 0
-    started = time.perf_counter()
+    started = time.process_time()
     with path.open("rb") as source:
         for line in source:
             loads(line)
             count += 1
-    return time.perf_counter() - started, count
+    return time.process_time() - started, count
 
 
 def replay_once(path: Path) -> tuple[float, Any, Any]:
@@ -117,11 +121,26 @@ def replay_once(path: Path) -> tuple[float, Any, Any]:
     from streams.replay import read_chunks, replay
 
     detector = Detector()
-    started = time.perf_counter()
+    started = time.process_time()
     with path.open("rb") as source, open(os.devnull, "wb") as sink:
         events, summary = replay(read_chunks(source), detector=detector)
         sink.writelines(encode_event(event) + b"\n" for event in events)
-    return time.perf_counter() - started, summary, detector
+    return time.process_time() - started, summary, detector
+
+
+def before_flush(path: Path) -> Any:
+    """A detector that has taken every update of the file but not the final flush: with a few
+    updates per series, all of them still wait in the pending lists then (the 5-minute lateness
+    allowance), which is where the peak RSS is reached."""
+    from streams.engine import Detector
+    from streams.replay import ReplaySummary, decode_chunk, read_chunks, relaxed_gc
+
+    detector, summary = Detector(), ReplaySummary()
+    with path.open("rb") as source, relaxed_gc():
+        for lines in read_chunks(source):
+            detector.observe_many(decode_chunk(lines, summary, None))
+            detector.touched_keys()  # as replay does
+    return detector
 
 
 def weigh(detector: Any, sample: int = 20_000) -> dict[str, float]:
@@ -188,6 +207,10 @@ def measure(path: Path, series: int, repeat: int) -> dict[str, Any]:
         raise SystemExit(f"replay saw {summary.series} series, the file has {series}")
     del detector
     gc.collect()
+    held = before_flush(path)
+    breakdown_before_flush = weigh(held)
+    del held
+    gc.collect()
     replay_times, bare_times = [seconds], []
     for attempt in range(repeat):
         bare_s, lines = bare_decode_s(path)
@@ -211,6 +234,7 @@ def measure(path: Path, series: int, repeat: int) -> dict[str, Any]:
         "peak_rss_bytes_per_series": round((peak_kb - rss_before_kb) * 1024 / series),
         "heap_bytes_per_series_traced": traced,
         "breakdown_bytes_per_series": breakdown,
+        "breakdown_before_flush_bytes_per_series": breakdown_before_flush,
         "anomalies": sum(summary.anomalies.values()),
         "rejected": sum(summary.rejected.values()),
     }
@@ -234,8 +258,8 @@ def traced_bytes_per_series(path: Path, series: int) -> float:
 # -- the parent: sizes, table, plot --------------------------------------------------------------
 
 
-def run_size(path: Path, series: int, repeat: int) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+def run_size(path: Path, series: int, repeat: int, tree: Path) -> dict[str, Any]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")])))
     command = [sys.executable, str(Path(__file__).resolve()), "--child", str(path), "--series", str(series),
                "--repeat", str(repeat)]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
@@ -246,7 +270,7 @@ def run_size(path: Path, series: int, repeat: int) -> dict[str, Any]:
 
 def markdown_table(results: list[dict[str, Any]], updates: int, load: str) -> str:
     rows = [
-        f"Replay of {updates} updates per series, one core, best of the repeats; {load}.",
+        f"Replay of {updates} updates per series, one core, CPU time, best of the repeats; {load}.",
         "",
         "| series | updates | updates/s | bare orjson lines/s | replay / bare decode | peak RSS | RSS bytes/series | heap bytes/series (tracemalloc) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -259,10 +283,13 @@ def markdown_table(results: list[dict[str, Any]], updates: int, load: str) -> st
             f"{'-' if traced is None else f'{traced:,.0f}'} |"
         )
     largest = results[-1]
-    rows += ["", f"Where a series' bytes go at {largest['series']:,} series (`sys.getsizeof`, shared objects once):", "",
-             "| part | bytes/series |", "|---|---:|"]  # fmt: skip
-    for name, value in largest["breakdown_bytes_per_series"].items():
-        rows.append(f"| {name} | {value:,.0f} |")
+    rows += ["", f"Where a series' bytes go at {largest['series']:,} series (`sys.getsizeof`, shared objects once), "
+             "when every update has been taken but the final flush has not run (all updates still pending: the "
+             "peak) and after the replay:", "",
+             "| part | before the flush | after the replay |", "|---|---:|---:|"]  # fmt: skip
+    after, before = largest["breakdown_bytes_per_series"], largest["breakdown_before_flush_bytes_per_series"]
+    for name in before:
+        rows.append(f"| {name} | {before[name]:,.0f} | {after.get(name, 0):,.0f} |")
     return "\n".join(rows) + "\n"
 
 
@@ -281,7 +308,8 @@ def plot(results: list[dict[str, Any]], path: Path) -> bool:
     speed.set(xscale="log", xlabel="series", ylabel="million per second", ylim=(0, None), title="throughput")
     speed.legend(fontsize=8)
     memory.plot(sizes, [r["peak_rss_bytes_per_series"] for r in results], "o-", label="peak RSS delta")
-    memory.plot(sizes, [r["breakdown_bytes_per_series"]["total"] for r in results], "^:", label="state (getsizeof)")
+    memory.plot(sizes, [r["breakdown_before_flush_bytes_per_series"]["total"] for r in results], "^:",
+                label="state at the peak (getsizeof)")  # fmt: skip
     memory.axhline(1024, color="grey", linewidth=0.8, linestyle="--", label="1 KiB")
     memory.set(xscale="log", xlabel="series", ylabel="bytes per series", ylim=(0, None), title="memory")
     memory.legend(fontsize=8)
@@ -295,9 +323,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES))
     parser.add_argument("--updates", type=int, default=3, help="updates per series")
-    parser.add_argument("--repeat", type=int, default=3, help="replays and bare decodes per size (best is kept)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="replays and bare decodes per size, more for small sizes (the best is kept)")
     parser.add_argument("--cache", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "dipwatch-scale")
     parser.add_argument("--out", type=Path, default=BENCH, help="where scale.md, scale.png, scale.json go")
+    parser.add_argument("--tree", type=Path, default=REPO, help="the source tree whose streams package is measured")
+    parser.add_argument("--baseline-tree", type=Path, default=None,
+                        help="also measure this tree's streams package, size by size (an older commit's)")
     parser.add_argument("--load", default=None, help="how loaded the machine was, for the table's caption")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--series", type=int, help=argparse.SUPPRESS)
@@ -313,15 +345,21 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     console = Console(stderr=True)
     load_before = os.getloadavg()[0]
-    results = []
+    results, baseline = [], []
     with Progress(console=console) as progress:
-        task = progress.add_task("scaling curve", total=2 * len(sizes))
+        task = progress.add_task("scaling curve", total=(3 if args.baseline_tree else 2) * len(sizes))
         for series in sizes:
             progress.update(task, description=f"writing {series:,} series × {args.updates}")
             path = input_file(args.cache, series, args.updates)
             progress.advance(task)
+            # Small files replay in milliseconds: more repeats, so the best of them is not noise.
+            repeat = max(args.repeat, min(50, 300_000 // (series * args.updates)))
+            if args.baseline_tree:
+                progress.update(task, description=f"replaying {series:,} series (baseline)")
+                baseline.append(run_size(path, series, repeat, args.baseline_tree.resolve()))
+                progress.advance(task)
             progress.update(task, description=f"replaying {series:,} series")
-            results.append(run_size(path, series, args.repeat))
+            results.append(run_size(path, series, repeat, args.tree.resolve()))
             progress.advance(task)
     load = args.load or (f"1-min load {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, "
                          f"on {os.cpu_count()} cores shared with other jobs")  # fmt: skip
@@ -329,6 +367,12 @@ def main() -> int:
     (args.out / "scale.json").write_text(json.dumps({"updates_per_series": args.updates, "load": load,
                                                      "results": results}, indent=2) + "\n")  # fmt: skip
     (args.out / "scale.md").write_text(markdown_table(results, args.updates, load))
+    if baseline:
+        (BENCH / "results").mkdir(exist_ok=True)
+        (BENCH / "results" / "scale-before.json").write_text(json.dumps(
+            {"updates_per_series": args.updates, "load": load, "tree": str(args.baseline_tree), "results": baseline},
+            indent=2) + "\n")  # fmt: skip
+        (BENCH / "results" / "scale-before.md").write_text(markdown_table(baseline, args.updates, load))
     plotted = plot(results, args.out / "scale.png")
 
     table = Table(title=f"replay scaling ({args.updates} updates per series; {load})")
@@ -344,9 +388,11 @@ def main() -> int:
     out.print(table)
     breakdown = Table(title=f"bytes per series at {results[-1]['series']:,} series")
     breakdown.add_column("part")
-    breakdown.add_column("bytes", justify="right")
-    for name, value in results[-1]["breakdown_bytes_per_series"].items():
-        breakdown.add_row(name, f"{value:,}")
+    breakdown.add_column("before the flush", justify="right")
+    breakdown.add_column("after the replay", justify="right")
+    after, before = results[-1]["breakdown_bytes_per_series"], results[-1]["breakdown_before_flush_bytes_per_series"]
+    for name in before:
+        breakdown.add_row(name, f"{before[name]:,}", f"{after.get(name, 0):,}")
     out.print(breakdown)
     written = "scale.md, scale.json" + (", scale.png" if plotted else " (no matplotlib: no plot)")
     console.print(f"wrote {written} in {args.out}")
