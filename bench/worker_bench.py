@@ -273,7 +273,7 @@ class WorkerRun:
 
 def start_worker(kafka: KafkaSettings, data_dir: Path, port: int, commit_interval: float,
                  log_path: Path, profile: Path | None, app: str = "streams.worker",
-                 store: str = "memory://") -> subprocess.Popen[bytes]:  # fmt: skip
+                 store: str = "memory://", producer_linger: float = 0.0) -> subprocess.Popen[bytes]:  # fmt: skip
     env = dict(os.environ)
     for name, value in kafka.model_dump().items():
         env[f"DIPWATCH_KAFKA__{name.upper()}"] = str(value)
@@ -281,6 +281,8 @@ def start_worker(kafka: KafkaSettings, data_dir: Path, port: int, commit_interva
                DIPWATCH_WORKER__WEB_PORT=str(port))  # fmt: skip
     if commit_interval > 0:
         env["BROKER_COMMIT_INTERVAL"] = str(commit_interval)
+    if producer_linger > 0:  # Faust reads both from the environment; the worker's defaults send at once
+        env.update(PRODUCER_LINGER=str(producer_linger), PRODUCER_MAX_BATCH_SIZE=str(1 << 20))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "bench"), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "faust", "-A", app, "worker", "-l", "info"]
     if profile is not None:
@@ -443,7 +445,8 @@ def run_mode(mode: str, lines: list[bytes], args: argparse.Namespace, tmp: Path)
                 port = free_port()
                 started = time.monotonic()
                 worker = start_worker(store_kafka, tmp / f"data-{mode}-{tag}", port, args.commit_interval,
-                                      tmp / f"worker-{mode}-{tag}.log", profile, store=store)  # fmt: skip
+                                      tmp / f"worker-{mode}-{tag}.log", profile, store=store,
+                                      producer_linger=args.producer_linger)  # fmt: skip
                 runs[store] = watch_worker(store_kafka, produced, worker, port, started, args.deadline, args.poll,
                                            tmp / f"worker-{mode}-{tag}.log")  # fmt: skip
                 stop_worker(worker)
@@ -528,6 +531,10 @@ def main() -> int:
                              "thread) and print its top N functions by own time")  # fmt: skip
     parser.add_argument("--no-faust-floor", dest="faust_floor", action="store_false",
                         help="skip the run of a Faust app that consumes the topic and does nothing")  # fmt: skip
+    parser.add_argument("--producer-linger", type=float, default=0.0, metavar="S",
+                        help="give the worker Faust's PRODUCER_LINGER=S and 1 MiB producer batches (0: the "
+                             "worker's own settings): each checkpoint writes one changelog record per touched "
+                             "series, and without a linger they leave in requests of one or two")  # fmt: skip
     parser.add_argument("--stores", default="rocksdb://,memory://",
                         help="comma-separated Faust stores, one worker run each (rocksdb:// is the default store)")  # fmt: skip
     parser.add_argument("--json", action="store_true")
@@ -553,7 +560,8 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                     "uptime_before": uptime_before, "uptime_after": uptime()},  # fmt: skip
         "settings": {"accounts": args.accounts, "partitions": args.partitions, "commit_interval_s": args.commit_interval,
-                     "poll_s": args.poll, "worker_stores": args.stores},  # fmt: skip
+                     "poll_s": args.poll, "worker_stores": args.stores,
+                     "producer_linger_s": args.producer_linger},  # fmt: skip
         "modes": results,
         "total_s": round(time.monotonic() - began, 1),
     }
