@@ -7,17 +7,13 @@ import asyncio
 import gc
 import logging
 import time
-import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from types import SimpleNamespace
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 import faust
 import orjson
 from aiokafka.partitioner import murmur2
-from faust.streams import _current_event
 from faust.types import TP, EventT, Message
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
@@ -27,6 +23,7 @@ from streams.engine.platform import PlatformAggregator, PlatformDelta
 from streams.settings import Settings, load_settings
 from streams.state import decode_platform_state, decode_state, encode_platform_state, encode_state
 from streams.worker.commit_watchdog import CommitWatchdog
+from streams.worker.table_writes import as_partition
 
 log = logging.getLogger(__name__)
 
@@ -43,29 +40,6 @@ _INPUT_PAUSED_S = 0.2  # no batch for this long: the worker has caught up with i
 # collector scanned them so often that raising it made the batched worker a third faster (measured).
 _GC_GEN0_THRESHOLD = 50_000
 _WATCHDOG_INTERVAL_S = 5.0  # a hole seen at two checks this far apart is stuck, not in flight
-
-
-class _PartitionEvent:
-    """All that Faust's RocksDB store reads from the current event when a table is written: the
-    partition whose database takes the write. The series stage writes from its own task, outside
-    any agent, so without one the default store (rocksdb://) failed the first checkpoint."""
-
-    __slots__ = ("message", "__weakref__")
-
-    def __init__(self, partition: int) -> None:
-        self.message = SimpleNamespace(partition=partition)
-
-
-@contextmanager
-def _writing_for(partition: int) -> Iterator[None]:
-    """Table writes inside go to `partition`'s store: the input partition, which is also the
-    changelog partition of every key written (both hash the series key)."""
-    stand_in = _PartitionEvent(partition)
-    token = _current_event.set(weakref.ref(stand_in))  # Faust's own context variable (private)
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -109,9 +83,9 @@ class Wiring:
         self.output = app.topic(kafka.output_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
         self.dead_letters = app.topic(kafka.dead_letter_topic, value_type=bytes, value_serializer="raw")
         self.platform = app.topic(kafka.platform_topic, value_type=bytes, value_serializer="raw")
-        # The producer's partitioner places a key's changelog record on the same partition as its
-        # input (both hash the series key), so tables stay co-partitioned while batches mix partitions.
-        self.table = app.Table("series_state", key_type=bytes, value_type=bytes, use_partitioner=True)
+        # Written only through `_save`, which names the partition (`as_partition`): the one Kafka's
+        # default partitioner picks for the series key, for the local store and the changelog alike.
+        self.table = app.Table("series_state", key_type=bytes, value_type=bytes)
         # One entry per platform-topic partition, written while that partition's message is the
         # current event, so Faust restores it wherever the partition moves.
         self.platform_table = app.Table("platform_state", key_type=bytes, value_type=bytes)
@@ -197,12 +171,24 @@ class Wiring:
         self._save(detector, {event.series for event in found if event.scope is Scope.SERIES})
 
     def _save(self, detector: Detector, keys: Iterable[str]) -> None:
-        partition = next(p for p, known in self.detectors.items() if known is detector)
-        with _writing_for(partition):
-            for key in keys:
-                state = detector.export_series(key)
-                if state is not None:
-                    self.table[key.encode()] = encode_state(state)  # assignment: only that reaches the changelog
+        """Write series state to the table, each key into its own partition's store and changelog.
+
+        Safe under rebalances because every write happens under `self.lock`, in a checkpoint or
+        a conclusion, before the messages that led to it are acknowledged; Faust suspends flow on
+        a revocation and waits for every tracked message to be acknowledged (`_checkpoint_due`
+        sees the suspension and checkpoints at once) before it commits and hands the partition
+        over, so the new owner restores state at least as new as the committed offset. A write
+        for a partition this worker has just lost still goes to that partition's changelog; the
+        new owner either restores it or re-reads the updates it came from, which it then decides
+        the same way (a duplicate at worst, never a loss).
+        """
+        partitions, table, topic = self.partitions, self.table, self.input.get_topic_name()
+        for key in keys:
+            state = detector.export_series(key)
+            if state is not None:
+                raw = key.encode()
+                with as_partition(topic, partition_of(raw, partitions)):
+                    table[raw] = encode_state(state)  # assignment: only that reaches the changelog
 
     def _checkpoint_due(self) -> bool:
         """Processed input waits, and: the interval has passed, too many messages wait (they are
