@@ -10,9 +10,9 @@ is still decided.
 from __future__ import annotations
 
 import bisect
-from sys import intern
 from collections.abc import Iterable
 from dataclasses import dataclass
+from sys import intern
 
 from streams.engine.config import HOUR_MS, MINUTE_MS, DetectorConfig
 from streams.engine.messages import describe
