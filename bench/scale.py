@@ -31,7 +31,10 @@ import os
 import subprocess
 import sys
 import time
+from array import array
+from collections import deque
 from collections.abc import Iterator
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -143,52 +146,62 @@ def before_flush(path: Path) -> Any:
     return detector
 
 
+_SCALARS = (int, float, bool, type(None))
+
+
+def _attributes(obj: object) -> list[tuple[str, object]]:
+    """An object's attributes, slotted or not (what a deep size has to follow)."""
+    names = [name for cls in type(obj).__mro__ for name in getattr(cls, "__slots__", ()) if name != "__weakref__"]
+    found = [(name, getattr(obj, name)) for name in names if hasattr(obj, name)]
+    return found + list(getattr(obj, "__dict__", {}).items())
+
+
+def deep_size(obj: object, seen: set[int]) -> int:
+    """Bytes of `obj` and everything it refers to that `seen` has not counted yet."""
+    if id(obj) in seen or isinstance(obj, type):
+        return 0
+    seen.add(id(obj))
+    total = sys.getsizeof(obj)
+    if isinstance(obj, (str, bytes, Enum, *_SCALARS)):
+        return total
+    if isinstance(obj, dict):
+        return total + sum(deep_size(k, seen) + deep_size(v, seen) for k, v in obj.items())
+    if isinstance(obj, (list, tuple, set, frozenset, deque)):
+        return total + sum(deep_size(item, seen) for item in obj)
+    if isinstance(obj, array):
+        return total
+    return total + sum(deep_size(value, seen) for _, value in _attributes(obj))
+
+
 def weigh(detector: Any, sample: int = 20_000) -> dict[str, float]:
-    """Bytes per series, part by part, over a sample of series (shared objects counted once),
-    plus the detector's own tables divided by the series they index."""
-    seen: set[int] = set()
-
-    def size(obj: object) -> int:
-        if id(obj) in seen:
-            return 0
-        seen.add(id(obj))
-        return sys.getsizeof(obj)
-
-    from streams.engine.series import SeriesState
-
+    """Bytes per series, part by part, over a sample of series (shared objects such as interned
+    names or the config counted once), plus the detector's other attributes divided by the
+    series count. Generic over the state's layout, so it keeps working as the engine changes."""
+    series_map = detector._series  # noqa: SLF001 - a benchmark looks inside
+    seen = {id(detector.config)}
     parts: dict[str, int] = {}
-    states = list(detector._series.values())[:sample]  # noqa: SLF001 - a benchmark looks inside
-    names = ("key", "platform", "account", "metric", "post")
+
+    def add(label: str, size: int) -> None:
+        parts[label] = parts.get(label, 0) + size
+
+    states = list(series_map.values())[:sample]
     for state in states:
-        parts["state object (slots)"] = parts.get("state object (slots)", 0) + size(state)
-        for name in names:
-            label = "key string" if name == "key" else "platform/account/metric/post strings"
-            parts[label] = parts.get(label, 0) + size(getattr(state, name))
-        for name in SeriesState.__slots__:
-            value = getattr(state, name)
-            if name in names:
-                continue
-            if name == "ring":
-                parts["ring (list)"] = parts.get("ring (list)", 0) + size(value)
-                parts["ring values"] = parts.get("ring values", 0) + sum(size(v) for v in value)
-            elif name == "growth":
-                growth = size(value) + sum(size(getattr(value, n)) for n in type(value).__slots__)
-                parts["growth windows"] = parts.get("growth windows", 0) + growth
-            elif name == "pending":
-                items = size(value) + sum(size(item) + size(item[0]) + size(item[1]) for item in value)
-                parts["pending list"] = parts.get("pending list", 0) + items
-            elif isinstance(value, float):
-                parts["float fields"] = parts.get("float fields", 0) + size(value)
-            elif isinstance(value, int) and not isinstance(value, bool):
-                parts["int fields"] = parts.get("int fields", 0) + size(value)
+        add("state object", sys.getsizeof(state))
+        seen.add(id(state))
+        for name, value in _attributes(state):
+            if isinstance(value, str):
+                label = "strings (key, names)"
+            elif isinstance(value, _SCALARS):
+                label = "numbers (int and float fields)"
+            else:
+                label = name
+            add(label, deep_size(value, seen))
     per_series = {name: round(total / max(len(states), 1), 1) for name, total in parts.items()}
-    count = max(detector.series_count, 1)
-    due = detector._due  # noqa: SLF001
-    per_series["series dict (detector)"] = round(sys.getsizeof(detector._series) / count, 1)  # noqa: SLF001
-    per_series["touched set (detector)"] = round(sys.getsizeof(detector._touched) / count, 1)  # noqa: SLF001
-    schedule = sys.getsizeof(due._times) + sys.getsizeof(due._keys_at)  # noqa: SLF001
-    schedule += sum(sys.getsizeof(keys) for keys in due._keys_at.values())  # noqa: SLF001
-    per_series["schedule (detector)"] = round(schedule / count, 1)
+    count = max(len(series_map), 1)
+    per_series["series map (detector)"] = round(sys.getsizeof(series_map) / count, 1)
+    for name, value in _attributes(detector):
+        if value is not series_map and not isinstance(value, _SCALARS) and name != "config":
+            per_series[f"detector.{name}"] = round(deep_size(value, seen) / count, 1)
     per_series["total"] = round(sum(per_series.values()), 1)
     return per_series
 
