@@ -197,6 +197,7 @@ def weigh(detector: Any, sample: int = 20_000) -> dict[str, float]:
                 label = name
             add(label, deep_size(value, seen))
     per_series = {name: round(total / max(len(states), 1), 1) for name, total in parts.items()}
+    seen.update(id(key) for key in series_map)  # every key is counted above, in its series' share
     count = max(len(series_map), 1)
     per_series["series map (detector)"] = round(sys.getsizeof(series_map) / count, 1)
     for name, value in _attributes(detector):
