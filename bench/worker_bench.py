@@ -12,8 +12,9 @@ per message). For each mode the updates are produced first, then
 
 * a bare AIOKafkaConsumer (no group, nothing decoded) reads the input topic from the beginning:
   the floor set by the broker and the client library on this machine;
-* one worker (`python -m faust -A streams.worker worker`, memory store, data dir in a temp dir)
-  starts on the full topic. Its /metrics `dipwatch_updates` counter and its consumer group's
+* one worker (`python -m faust -A streams.worker worker`) per store in --stores (the default store
+  rocksdb:// first, then memory://; each under its own group, data dir in a temp dir) starts on the
+  full topic. Its /metrics `dipwatch_updates` counter and its consumer group's
   committed offsets (kafka-python's admin client) are polled until every end offset is committed.
   The worker figure is the updates counted between the first poll that saw the counter move and the
   poll that saw every update counted, over the time between those polls: the steady state, Faust's
@@ -65,7 +66,7 @@ from streams.simulate import SimulationSpec, simulate
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH = 100
-TARGETS = {"batched": 100_000, "single": 15_000}
+TARGETS = {"batched": 200_000, "single": 20_000}  # issue 12, one core, default store
 METHOD_COUNTER = ("updates counted by the worker's own dipwatch_updates counter after the first poll that saw it "
                   "move, over the time from that poll to the poll that saw every update counted; the run ends "
                   "only when the group has committed every end offset.")  # fmt: skip
@@ -271,14 +272,17 @@ class WorkerRun:
 
 
 def start_worker(kafka: KafkaSettings, data_dir: Path, port: int, commit_interval: float,
-                 log_path: Path, profile: Path | None, app: str = "streams.worker") -> subprocess.Popen[bytes]:  # fmt: skip
+                 log_path: Path, profile: Path | None, app: str = "streams.worker",
+                 store: str = "memory://", producer_linger: float = 0.0) -> subprocess.Popen[bytes]:  # fmt: skip
     env = dict(os.environ)
     for name, value in kafka.model_dump().items():
         env[f"DIPWATCH_KAFKA__{name.upper()}"] = str(value)
-    env.update(DIPWATCH_WORKER__STORE="memory://", DIPWATCH_WORKER__DATA_DIR=str(data_dir),
+    env.update(DIPWATCH_WORKER__STORE=store, DIPWATCH_WORKER__DATA_DIR=str(data_dir),
                DIPWATCH_WORKER__WEB_PORT=str(port))  # fmt: skip
     if commit_interval > 0:
         env["BROKER_COMMIT_INTERVAL"] = str(commit_interval)
+    if producer_linger > 0:  # Faust reads both from the environment; the worker's defaults send at once
+        env.update(PRODUCER_LINGER=str(producer_linger), PRODUCER_MAX_BATCH_SIZE=str(1 << 20))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "bench"), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "faust", "-A", app, "worker", "-l", "info"]
     if profile is not None:
@@ -333,7 +337,9 @@ def watch_worker(kafka: KafkaSettings, produced: Produced, worker: subprocess.Po
                 run.hwm_kb = status_kb(worker.pid, "VmHWM")
                 return run
             if worker.poll() is not None:
-                tail = log_path.read_text(errors="replace")[-3000:]
+                text = log_path.read_text(errors="replace")
+                crash = text.find("Traceback")  # the first traceback says why; Faust's shutdown follows it
+                tail = text[crash : crash + 3000] if crash >= 0 else text[-3000:]
                 raise SystemExit(f"the worker exited with {worker.returncode} before the end:\n{tail}")
             time.sleep(poll_s)
     finally:
@@ -405,7 +411,17 @@ def delete_run(kafka: KafkaSettings, suffix: str) -> None:
         admin.close()
 
 
-def run_mode(mode: str, lines: list[bytes], args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+def delete_group(kafka: KafkaSettings) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    try:
+        admin.delete_groups([kafka.group_id])
+    except Exception as error:  # noqa: BLE001 - cleanup must not hide the figures
+        console.print(f"[yellow]cleanup of group {kafka.group_id}: {error}")
+    finally:
+        admin.close()
+
+
+def run_mode(mode: str, lines: list[bytes], args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     batch = BATCH if mode == "batched" else 1
     suffix = uuid.uuid4().hex[:10]
     kafka = KafkaSettings(
@@ -413,21 +429,29 @@ def run_mode(mode: str, lines: list[bytes], args: argparse.Namespace, tmp: Path)
         output_topic=f"bench.anomalies.{suffix}", dead_letter_topic=f"bench.dlq.{suffix}",
         platform_topic=f"bench.platform.{suffix}", partitions=args.partitions, group_id=f"bench-{suffix}",
     )  # fmt: skip
-    log_path = tmp / f"worker-{mode}.log"
-    profile = tmp / f"worker-{mode}.prof" if args.profile else None
-    worker, floor = None, None
+    worker, floor, runs = None, None, {}
     try:
         create_topics(kafka)
         with console.status(f"{mode}: producing {len(lines):,} updates"):
             produced = produce(kafka, lines, batch)
         with console.status(f"{mode}: bare consumer"):
             bare = bare_consume(kafka, produced, args.deadline)
-        with console.status(f"{mode}: worker"):
-            port = free_port()
-            started = time.monotonic()
-            worker = start_worker(kafka, tmp / f"data-{mode}", port, args.commit_interval, log_path, profile)
-            run = watch_worker(kafka, produced, worker, port, started, args.deadline, args.poll, log_path)
-            stop_worker(worker)
+        for store in args.stores:
+            # One group (so one Faust app id and changelog topics) per store, on the same input.
+            tag = store.split(":", 1)[0]
+            store_kafka = kafka.model_copy(update={"group_id": f"{kafka.group_id}-{tag}"})
+            profile = tmp / f"worker-{mode}-{tag}.prof" if args.profile else None
+            with console.status(f"{mode}: worker, {store}"):
+                port = free_port()
+                started = time.monotonic()
+                worker = start_worker(store_kafka, tmp / f"data-{mode}-{tag}", port, args.commit_interval,
+                                      tmp / f"worker-{mode}-{tag}.log", profile, store=store,
+                                      producer_linger=args.producer_linger)  # fmt: skip
+                runs[store] = watch_worker(store_kafka, produced, worker, port, started, args.deadline, args.poll,
+                                           tmp / f"worker-{mode}-{tag}.log")  # fmt: skip
+                stop_worker(worker)
+                worker = None
+                delete_group(store_kafka)
         if args.faust_floor:
             with console.status(f"{mode}: Faust doing nothing"):
                 floor = run_faust_floor(kafka, produced, args, tmp / f"noop-{mode}.log")
@@ -435,8 +459,15 @@ def run_mode(mode: str, lines: list[bytes], args: argparse.Namespace, tmp: Path)
         if worker is not None:
             stop_worker(worker)
         delete_run(kafka, suffix)
+    return [_mode_result(mode, batch, produced, bare, floor, store, run, args, tmp / f"worker-{mode}-{store.split(':', 1)[0]}.prof")
+            for store, run in runs.items()]  # fmt: skip
+
+
+def _mode_result(mode: str, batch: int, produced: Produced, bare: dict[str, Any], floor: dict[str, Any] | None,
+                 store: str, run: WorkerRun, args: argparse.Namespace, profile: Path) -> dict[str, Any]:  # fmt: skip
     result = {
         "mode": mode,
+        "store": store,
         "updates_per_message": batch,
         "updates": produced.updates,
         "messages": produced.messages,
@@ -451,7 +482,7 @@ def run_mode(mode: str, lines: list[bytes], args: argparse.Namespace, tmp: Path)
     rate = result["worker"].get("updates_per_s")
     result["worker_vs_bare"] = round(rate / bare["updates_per_s"], 3) if rate else None
     result["meets_target"] = bool(rate and rate >= TARGETS[mode] and not result["worker"]["timed_out"])
-    if profile is not None and profile.exists():
+    if args.profile and profile.exists():
         result["profile"] = top_functions(profile, args.profile)
     return result
 
@@ -500,8 +531,15 @@ def main() -> int:
                              "thread) and print its top N functions by own time")  # fmt: skip
     parser.add_argument("--no-faust-floor", dest="faust_floor", action="store_false",
                         help="skip the run of a Faust app that consumes the topic and does nothing")  # fmt: skip
+    parser.add_argument("--producer-linger", type=float, default=0.0, metavar="S",
+                        help="give the worker Faust's PRODUCER_LINGER=S and 1 MiB producer batches (0: the "
+                             "worker's own settings): each checkpoint writes one changelog record per touched "
+                             "series, and without a linger they leave in requests of one or two")  # fmt: skip
+    parser.add_argument("--stores", default="rocksdb://,memory://",
+                        help="comma-separated Faust stores, one worker run each (rocksdb:// is the default store)")  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    args.stores = [store.strip() for store in args.stores.split(",") if store.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if unknown := set(modes) - set(TARGETS):
         parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
@@ -515,14 +553,15 @@ def main() -> int:
         lines = make_updates(args.accounts, args.hours, max(sizes[m] for m in modes))
     tmp = Path(tempfile.mkdtemp(prefix="dipwatch-worker-bench-"))
     try:
-        results = [run_mode(mode, lines[: sizes[mode]], args, tmp) for mode in modes]
+        results = [row for mode in modes for row in run_mode(mode, lines[: sizes[mode]], args, tmp)]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                     "uptime_before": uptime_before, "uptime_after": uptime()},  # fmt: skip
         "settings": {"accounts": args.accounts, "partitions": args.partitions, "commit_interval_s": args.commit_interval,
-                     "poll_s": args.poll, "worker_store": "memory://"},  # fmt: skip
+                     "poll_s": args.poll, "worker_stores": args.stores,
+                     "producer_linger_s": args.producer_linger},  # fmt: skip
         "modes": results,
         "total_s": round(time.monotonic() - began, 1),
     }
@@ -542,19 +581,19 @@ def _n(value: Any, suffix: str = "") -> str:
 def print_report(report: dict[str, Any]) -> None:
     out = Console() if Console().is_terminal else Console(width=180)
     settings, machine = report["settings"], report["machine"]
-    table = Table(title=f"worker benchmark: one worker, {settings['partitions']} input partitions, memory store, "
+    table = Table(title=f"worker benchmark: one worker, {settings['partitions']} input partitions, "
                         f"{machine['cpus']} CPUs (broker on the same machine)")  # fmt: skip
-    for column in ("mode", "updates", "messages", "series", "bare consumer msgs/s", "bare consumer updates/s",
+    for column in ("mode", "store", "updates", "messages", "series", "bare consumer msgs/s", "bare consumer updates/s",
                    "Faust doing nothing updates/s", "worker updates/s", "target", "worker / bare", "worker CPU (cores)", "peak RSS",
                    "RSS growth / series"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "mode" else "right")
+        table.add_column(column, justify="left" if column in ("mode", "store") else "right")
     for r in report["modes"]:
         w, b = r["worker"], r["bare_consumer"]
         rate = _n(w.get("updates_per_s")) + (" (timed out)" if w.get("timed_out") else "")
         verdict = "[green]met[/]" if r["meets_target"] else "[red]missed[/]"
         floor = (r.get("faust_noop") or {}).get("updates_per_s")
         table.add_row(
-            f"{r['mode']} ({r['updates_per_message']}/msg)", _n(r["updates"]), _n(r["messages"]), _n(r["series"]),
+            f"{r['mode']} ({r['updates_per_message']}/msg)", r["store"], _n(r["updates"]), _n(r["messages"]), _n(r["series"]),
             _n(b["messages_per_s"]), _n(b["updates_per_s"]), _n(floor), rate, f"≥ {r['target_updates_per_s']:,} {verdict}",
             _n(r["worker_vs_bare"]), _n(w.get("worker_cpu_cores_busy")), _n(w.get("peak_rss_mb"), " MB"),
             _n(w.get("rss_growth_per_series_kb"), " kB"),
@@ -565,7 +604,7 @@ def print_report(report: dict[str, Any]) -> None:
               "RSS growth: peak (VmHWM) less the RSS when the worker logged Ready, over the series.")  # fmt: skip
     for r in report["modes"]:
         w = r["worker"]
-        out.print(f"{r['mode']}: ready {_n(w.get('ready_after_start_s'))} s after start, first commit seen after "
+        out.print(f"{r['mode']}, {r['store']}: ready {_n(w.get('ready_after_start_s'))} s after start, first commit seen after "
                   f"{_n(w.get('first_commit_after_start_s'))} s with {_n(w.get('updates_committed_at_first_commit'))} "
                   f"updates committed, end after {_n(w.get('seconds_from_start'))} s; "
                   f"from Ready {_n(w.get('updates_per_s_from_ready'))} updates/s, from start "

@@ -127,12 +127,15 @@ def update_from_object(obj: object, raw: bytes) -> Update | Rejected:
     return Update(platform, account, metric, post, float(value), ts_ms)
 
 
+_Name = Annotated[str, msgspec.Meta(min_length=1)]
+
+
 class _WireUpdate(msgspec.Struct, gc=False):
     """The contract's update as msgspec decodes and type-checks it in C: the fast path."""
 
-    platform: str
-    account: str
-    metric: str
+    platform: _Name
+    account: _Name
+    metric: _Name
     value: Annotated[float, msgspec.Meta(ge=0)]
     ts: str | int | float
     post: str | None = None
@@ -153,7 +156,7 @@ def _from_wire(wire: _WireUpdate, raw: bytes | None) -> Update | Rejected:
 
 def _updates_from_wires(wires: Iterable[_WireUpdate]) -> list[Update] | None:
     """Updates from type-checked records; None when any fails a check msgspec cannot express
-    (an empty name, an unusable time): the caller then asks `update_from_object` for the reason.
+    (an unusable time): the caller then asks `update_from_object` for the reason.
 
     The hot loop of decoding, once per update: hence the locals and the inlined time cache.
     """
@@ -166,8 +169,6 @@ def _updates_from_wires(wires: Iterable[_WireUpdate]) -> list[Update] | None:
             ts_ms = parse_time_ms(ts)
             if ts_ms is None:
                 return None
-        if not (platform and account and metric):
-            return None
         key = f"{platform}/{account}/{metric}" if post is None else f"{platform}/{account}/{metric}/{post}"
         # Update's fields in order, built without its Python-level __new__.
         append(new_tuple(Update, (platform, account, metric, post, wire.value, ts_ms, key)))

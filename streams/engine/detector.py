@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
+from sys import intern
 
 from streams.engine.config import HOUR_MS, MINUTE_MS, DetectorConfig
 from streams.engine.messages import describe
@@ -93,7 +94,10 @@ class Detector:
             touch(key)
             state = series.get(key)
             if state is None:
-                state = series[key] = SeriesState(key, update.platform, update.account, update.metric, update.post)
+                # Names repeat across series (platforms, metrics, an account's posts): one copy each.
+                state = series[key] = SeriesState(
+                    key, intern(update.platform), intern(update.account), intern(update.metric), update.post
+                )
             ts = update.ts_ms
             if ts > state.tail_ts:  # in order: the common case, kept to a few operations
                 state.tail_ts = ts
