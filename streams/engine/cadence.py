@@ -1,0 +1,78 @@
+"""Each series' poll cadence, learned online, and the hold window sized from it.
+
+A poller may read a series every 30 s or every 15 min, with jitter and missed polls. The hold is
+counted in polls of the series' own cadence: the poll nearest the configured hold decides, and the
+hold ends midway between the last poll inside it and that deciding poll, so jitter of up to half an
+interval never moves the decision to another poll. A fast series is not slowed (its deciding poll
+comes at about the configured hold), and a slow one always gets one observation after the hold.
+"""
+
+from __future__ import annotations
+
+from streams.engine.config import DetectorConfig
+
+#: Step of the running median of gaps, in log space: about 25 updates to follow a change of 10x.
+_GAP_STEP_UP, _GAP_STEP_DOWN = 1.1, 1 / 1.1
+#: Weight of the newest gap in the running spread: about the last 16 gaps.
+_SPREAD_ALPHA = 1 / 16
+
+
+def hold_polls(poll_ms: float, cfg: DetectorConfig) -> int:
+    """How many polls after the onset the deciding poll comes, on a series polled every `poll_ms`.
+
+    The hold counts from the last normal observation, at most `hold_backdate_max_ms` before the
+    onset, so on a fast series the deciding poll comes a little before the full hold.
+
+    >>> [hold_polls(s * 1000, DetectorConfig()) for s in (30, 60, 120, 300, 600, 900)]
+    [29, 14, 6, 3, 1, 1]
+    """
+    backdate = min(poll_ms, cfg.hold_backdate_max_ms)
+    return max(1, round((cfg.hold_ms - backdate) / poll_ms))
+
+
+def hold_end_ms(onset_ms: int, poll_ms: float, cfg: DetectorConfig) -> int:
+    """Event time at which the hold of a dip that began at `onset_ms` ends.
+
+    >>> hold_end_ms(0, 300_000, DetectorConfig()) // 60_000  # 5-min polls: the poll at +15 min decides
+    12
+    """
+    return onset_ms + int((hold_polls(poll_ms, cfg) - 0.5) * poll_ms)
+
+
+def quiet_after_ms(poll_ms: float, spread_ms: float) -> int:
+    """How long after the hold a series may stay silent before its silence is taken as evidence:
+    the deciding poll is due half an interval after the hold; allow a missed poll and its jitter.
+
+    >>> quiet_after_ms(60_000, 0.0) // 1000
+    120
+    """
+    return int(2 * poll_ms + 4 * spread_ms)
+
+
+def learn_gap(gap_ms: float, spread_ms: float, gap: int) -> tuple[float, float]:
+    """The running median and spread of a series' gaps between updates, after one more gap.
+
+    A running median moves by a fixed ratio towards each new gap, so a missed poll (a gap of 2-5
+    intervals) barely moves it; the first gap seeds it.
+
+    >>> median, spread = 0.0, 0.0
+    >>> for gap in [60_000] * 20 + [300_000] + [60_000] * 5:
+    ...     median, spread = learn_gap(median, spread, gap)
+    >>> round(median), spread < 20_000
+    (60000, True)
+    """
+    if gap_ms <= 0.0:
+        return float(gap), 0.0
+    if gap > gap_ms:
+        median = gap_ms * _GAP_STEP_UP
+        if median > gap:
+            median = float(gap)
+    elif gap < gap_ms:
+        median = gap_ms * _GAP_STEP_DOWN
+        if median < gap:
+            median = float(gap)
+    else:
+        median = gap_ms
+    deviation = gap - median
+    spread_ms += ((deviation if deviation >= 0.0 else -deviation) - spread_ms) * _SPREAD_ALPHA
+    return median, spread_ms
