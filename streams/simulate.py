@@ -684,8 +684,8 @@ def _place_broad_glitches(extra: random.Random, spec: SimulationSpec, s: _Series
         t = max(t, end) + _SEPARATION_MS + extra.expovariate(1 / max(1.0, mean_gap_ms - _SEPARATION_MS))
 
 
-def _glitch_polls(extra: random.Random, s: _Series, ts: list[int], k: int) -> tuple[int, str] | None:
-    """How many polls from index k show a wrong value, and the label: a glitch or a long glitch."""
+def _glitch_polls(extra: random.Random, s: _Series, ts: list[int], k: int) -> int:
+    """How many polls from index k show a wrong value: within the hold, just under or over it, or hours."""
     inside = hold_polls(s.poll_ms, _DEFAULTS)
     kind = extra.choices(_GLITCH_CLASSES, _GLITCH_CLASS_WEIGHTS)[0]
     if kind == "short":
@@ -697,25 +697,43 @@ def _glitch_polls(extra: random.Random, s: _Series, ts: list[int], k: int) -> tu
     else:
         until = ts[k] + int(extra.uniform(40, 240) * MINUTE_MS)
         polls = bisect_left(ts, until, k) - k
-    return polls, ("glitch" if polls <= inside else "glitch_long")
+    return polls
 
 
-def _is_clear_of_the_hold(s: _Series, ts: list[int], k: int, polls: int) -> bool:
-    """The last wrong poll lies clearly inside or clearly outside the hold on this cadence."""
-    hold_end = ts[k] + (hold_polls(s.poll_ms, _DEFAULTS) - 0.5) * s.poll_ms
+#: A detector learns a series' cadence to within a few %; labels hold for any cadence this close.
+_CADENCE_TOLERANCE = 0.05
+
+
+def _glitch_label(s: _Series, ts: list[int], k: int, polls: int) -> str | None:
+    """"glitch" when the last wrong poll lies clearly inside the hold on this cadence, "glitch_long"
+    when clearly after it, None when too close to tell (whatever the cadence within a few %).
+
+    The hold on a cadence ends midway between the last poll inside it and the deciding poll
+    (`streams.engine.cadence`); the first observation after it decides.
+    """
     last_wrong = ts[k + polls - 1]
-    return abs(last_wrong - hold_end) >= s.poll_ms / 6
+    # The end is a sawtooth in the cadence (the count of polls steps), so sample the whole band.
+    ends = [ts[k] + (hold_polls(c, _DEFAULTS) - 0.5) * c
+            for c in (s.poll_ms * (1 + _CADENCE_TOLERANCE * (i / 20 - 1)) for i in range(41))]
+    margin = s.poll_ms / 6
+    if last_wrong < min(ends) - margin:
+        return "glitch"
+    if last_wrong > max(ends) + margin:
+        return "glitch_long"
+    return None
 
 
 def _try_broad_glitch(extra: random.Random, spec: SimulationSpec, s: _Series, t: int, true: list[int],
                       shown: list[int], displayed: list[int]) -> int:
     ts, k = s.ts, bisect_left(s.ts, t)
-    drawn = _glitch_polls(extra, s, ts, k) if k < len(ts) else None
-    if drawn is None or k < 1:
+    if k < 1 or k >= len(ts):
         return t
-    polls, label = drawn
+    polls = _glitch_polls(extra, s, ts, k)
     # The last correct poll is recent (no gap before the glitch) and the run holds the end.
-    if k + polls >= len(ts) or ts[k] - ts[k - 1] > 2 * s.poll_ms or not _is_clear_of_the_hold(s, ts, k, polls):
+    if polls < 1 or k + polls >= len(ts) or ts[k] - ts[k - 1] > 2 * s.poll_ms:
+        return t
+    label = _glitch_label(s, ts, k, polls)
+    if label is None:
         return t
     if ts[k + polls] >= spec.end_ms - 35 * MINUTE_MS or not _is_free(s, ts[k], ts[k + polls] + _DISPLAY_MARGIN_MS):
         return t

@@ -396,11 +396,14 @@ def test_broad_mix_glitches_sit_on_both_sides_of_each_cadence_hold(broad):
     for row in incidents(broad, "glitch_zero", "glitch_pct", "glitch_stale", "glitch_long"):
         if row["platform_incident"]:
             continue
-        wrong = len(between(points[row["series"]], row["onset_ms"], row["end_ms"]))
-        inside = hold_polls(row["poll_ms"], DetectorConfig())
-        assert (wrong <= inside) == (row["expect"] == "glitch")
-        assert row["recovers"] and at(points[row["series"]], row["end_ms"]) > 0
-        sides[row["poll_ms"]].add("under" if wrong == inside else "over" if wrong == inside + 1 else "other")
+        series, cadence = points[row["series"]], row["poll_ms"]
+        wrong = series[bisect_left(series, (row["onset_ms"], -1)):bisect_left(series, (row["end_ms"], -1))]
+        hold_end = row["onset_ms"] + (hold_polls(cadence, DetectorConfig()) - 0.5) * cadence
+        # Labelled by where the last wrong observation falls against the hold on its cadence.
+        assert (wrong[-1][0] < hold_end) == (row["expect"] == "glitch")
+        assert row["recovers"] and at(series, row["end_ms"]) > 0
+        inside = hold_polls(cadence, DetectorConfig())
+        sides[cadence].add("under" if len(wrong) == inside else "over" if len(wrong) == inside + 1 else "other")
     assert sum({"under", "over"} <= found for found in sides.values()) >= 4
 
 

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 from streams.engine.config import DetectorConfig
 
-#: Step of the running median of gaps, in log space: about 25 updates to follow a change of 10x.
-_GAP_STEP_UP, _GAP_STEP_DOWN = 1.1, 1 / 1.1
+#: Step of the running median of gaps, in log space: 10 % while a series is young (the first gap
+#: may be a missed poll), then 2 %, so the learned cadence stays within a few % of the true one.
+GAP_STEP_YOUNG, GAP_STEP = 1.1, 1.02
+#: Updates a series needs before the small step is used.
+GAP_YOUNG_UPDATES = 16
 #: Weight of the newest gap in the running spread: about the last 16 gaps.
-_SPREAD_ALPHA = 1 / 16
+SPREAD_ALPHA = 1 / 16
+#: Rounding bias of the poll count: it keeps the usual round cadences (30 s to 15 min) clear of a
+#: change of count (by at least 7 % of the cadence from 5 min up), so a small error in the learned
+#: cadence does not move the deciding poll.
+_COUNT_BIAS = 0.1
 
 
 def hold_polls(poll_ms: float, cfg: DetectorConfig) -> int:
@@ -24,10 +31,10 @@ def hold_polls(poll_ms: float, cfg: DetectorConfig) -> int:
     onset, so on a fast series the deciding poll comes a little before the full hold.
 
     >>> [hold_polls(s * 1000, DetectorConfig()) for s in (30, 60, 120, 300, 600, 900)]
-    [29, 14, 6, 3, 1, 1]
+    [29, 14, 7, 3, 1, 1]
     """
     backdate = min(poll_ms, cfg.hold_backdate_max_ms)
-    return max(1, round((cfg.hold_ms - backdate) / poll_ms))
+    return max(1, int((cfg.hold_ms - backdate) / poll_ms + 0.5 + _COUNT_BIAS))
 
 
 def hold_end_ms(onset_ms: int, poll_ms: float, cfg: DetectorConfig) -> int:
@@ -49,30 +56,31 @@ def quiet_after_ms(poll_ms: float, spread_ms: float) -> int:
     return int(2 * poll_ms + 4 * spread_ms)
 
 
-def learn_gap(gap_ms: float, spread_ms: float, gap: int) -> tuple[float, float]:
+def learn_gap(gap_ms: float, spread_ms: float, gap: int, young: bool = False) -> tuple[float, float]:
     """The running median and spread of a series' gaps between updates, after one more gap.
 
     A running median moves by a fixed ratio towards each new gap, so a missed poll (a gap of 2-5
-    intervals) barely moves it; the first gap seeds it.
+    intervals) barely moves it; the first gap seeds it. `young`: take the larger step.
 
     >>> median, spread = 0.0, 0.0
-    >>> for gap in [60_000] * 20 + [300_000] + [60_000] * 5:
-    ...     median, spread = learn_gap(median, spread, gap)
-    >>> round(median), spread < 20_000
-    (60000, True)
+    >>> for gap in [300_000] + [60_000] * 60 + [300_000] + [60_000] * 20:
+    ...     median, spread = learn_gap(median, spread, gap, young=True)
+    >>> round(median), round(spread)
+    (60000, 4692)
     """
     if gap_ms <= 0.0:
         return float(gap), 0.0
+    up = GAP_STEP_YOUNG if young else GAP_STEP
     if gap > gap_ms:
-        median = gap_ms * _GAP_STEP_UP
+        median = gap_ms * up
         if median > gap:
             median = float(gap)
     elif gap < gap_ms:
-        median = gap_ms * _GAP_STEP_DOWN
+        median = gap_ms / up
         if median < gap:
             median = float(gap)
     else:
         median = gap_ms
     deviation = gap - median
-    spread_ms += ((deviation if deviation >= 0.0 else -deviation) - spread_ms) * _SPREAD_ALPHA
+    spread_ms += ((deviation if deviation >= 0.0 else -deviation) - spread_ms) * SPREAD_ALPHA
     return median, spread_ms

@@ -33,12 +33,15 @@ def _count(value: float) -> str:
 
 
 def describe(
-    kind: Kind, who: str, baseline: float, low: float, onset_ms: int, decided_ms: int, cause: Cause
+    kind: Kind, who: str, baseline: float, low: float, onset_ms: int, decided_ms: int, cause: Cause,
+    quiet: bool = False,
 ) -> str:
     """The sentence for one event about `who` (a series key or `N of M platform series`).
 
     >>> describe(Kind.SUSTAINED_DROP, "x/acme/followers", 1000, 950, 0, 900_000, Cause.PURGE)
     'x/acme/followers fell 5.0% (1,000 → 950) at 00:00 UTC and stayed down 15 min: likely a purge of fake or bot accounts.'
+    >>> describe(Kind.SUSTAINED_DROP, "x/a/likes/p1", 900, 0, 0, 1_020_000, Cause.REMOVAL, quiet=True)[:70]
+    'x/a/likes/p1 fell 100.0% (900 → 0) at 00:00 UTC, then went quiet: no u'
     """
     pct = 100.0 * (baseline - low) / baseline if baseline > 0 else 0.0
     minutes = max(0, (decided_ms - onset_ms) // MINUTE_MS)
@@ -46,6 +49,9 @@ def describe(
     hint = _CAUSE_HINTS[cause]
     if kind is Kind.GLITCH:
         return f"{who} dipped {pct:.1f}% ({span}) at {clock(onset_ms)} and came back within {minutes} min: {hint}."
+    if kind is Kind.SUSTAINED_DROP and quiet:
+        return (f"{who} fell {pct:.1f}% ({span}) at {clock(onset_ms)}, then went quiet: no update for "
+                f"{minutes} min, so the drop is not confirmed; {hint}.")
     if kind is Kind.SUSTAINED_DROP:
         return f"{who} fell {pct:.1f}% ({span}) at {clock(onset_ms)} and stayed down {minutes} min: {hint}."
     if kind is Kind.RECOVERY:
