@@ -11,8 +11,8 @@ from streams.engine.growth import GrowthWindows
 from streams.engine.series import SeriesState
 
 #: First byte of every encoded state; bump it (and keep a decoder for the old one) on any layout change.
-#: 2: the learned cadence (gap median and spread) and the level since a page replace the growth
-#: rate taken at the drop; version 1 is still read.
+#: 2: adds the learned cadence (gap median and spread) and the level the count fell to and sits
+#: at since; version 1 is still read.
 STATE_VERSION = 2
 
 # version, phase, is_slow, ring length, ring_i, has post; lengths of platform, account, metric
@@ -20,11 +20,11 @@ _HEADER = struct.Struct("<BBBBBBHHH")
 _INT_FIELDS = ("n", "last_ts", "prev_ts", "decline_ts", "decline_prev_ts",
                "onset_ms", "hold_until_ms", "epoch", "tail_ts", "due_ms")  # fmt: skip
 _FLOAT_FIELDS = ("last_value", "peak", "peak_before_jump", "step_mean", "noise",
-                 "baseline", "low", "loss", "gap_ms", "gap_spread", "page_level", "level", "before_last")  # fmt: skip
+                 "baseline", "low", "loss", "dip_rate", "gap_ms", "gap_spread", "dip_level", "level", "before_last")  # fmt: skip
 _SCALARS = struct.Struct(f"<{len(_INT_FIELDS)}q{len(_FLOAT_FIELDS)}d")
-#: Version 1 kept the growth rate at the drop (`dip_rate`, read and dropped) and no cadence.
+#: Version 1 knew no cadence and no level since the drop.
 _FLOAT_FIELDS_V1 = ("last_value", "peak", "peak_before_jump", "step_mean", "noise",
-                    "baseline", "low", "loss", None)  # fmt: skip
+                    "baseline", "low", "loss", "dip_rate")  # fmt: skip
 _SCALARS_V1 = struct.Struct(f"<{len(_INT_FIELDS)}q{len(_FLOAT_FIELDS_V1)}d")
 _LAYOUTS = {1: (_SCALARS_V1, _FLOAT_FIELDS_V1), STATE_VERSION: (_SCALARS, _FLOAT_FIELDS)}
 _GROWTH = struct.Struct("<qdqdqdq")
@@ -84,8 +84,7 @@ def _decode(key: str, data: bytes) -> SeriesState:
     values = scalars.unpack_from(data, offset)
     offset += scalars.size
     for name, value in zip(_INT_FIELDS + float_fields, values):
-        if name is not None:
-            setattr(state, name, value)
+        setattr(state, name, value)
     state.phase, state.is_slow, state.ring_i = phase, bool(is_slow), ring_i
     if version == 1:
         _adopt_v1(state)
@@ -101,11 +100,12 @@ def _decode(key: str, data: bytes) -> SeriesState:
 
 
 def _adopt_v1(state: SeriesState) -> None:
-    """A version-1 state knows no cadence: seed it from its last gap; a page's level starts at the
-    level it sits at now (its peak since the page)."""
+    """A version-1 state knows no cadence: seed it from its last gap. An open dip or page takes
+    the level it sits at now (the lowest count of the dip) as the level it fell to."""
     if state.last_ts >= 0 and state.prev_ts >= 0 and state.last_ts > state.prev_ts:
         state.gap_ms = float(state.last_ts - state.prev_ts)
-    state.page_level = state.level = state.before_last = state.peak if state.peak > 0 else state.last_value
+    state.dip_level = state.level = state.low
+    state.before_last = state.last_value
 
 
 def _decode_growth(growth: GrowthWindows, data: bytes, offset: int) -> int:

@@ -87,7 +87,7 @@ def test_version_1_state_is_still_read_and_learns_its_cadence_from_its_last_gap(
     values = codec._SCALARS.unpack_from(rest, 0)
     ints = values[: len(codec._INT_FIELDS)]
     floats = dict(zip(codec._FLOAT_FIELDS, values[len(codec._INT_FIELDS) :]))
-    v1_floats = [floats[name] if name else 0.0 for name in codec._FLOAT_FIELDS_V1]
+    v1_floats = [floats[name] for name in codec._FLOAT_FIELDS_V1]
     v1 = b"\x01" + header[1:] + codec._SCALARS_V1.pack(*ints, *v1_floats) + rest[codec._SCALARS.size :]
     old = decode_state("x/acme/followers", v1)
     assert old.gap_ms == live.last_ts - live.prev_ts == 60_000

@@ -33,6 +33,7 @@ _NOISE_ALPHA = 1 / 32  # about the last half hour of one-minute polls
 _DECLINE_START = 0.25  # a slow loss is dated from when it reached a quarter of a drop: earlier is noise
 _GAP_UP, _GAP_DOWN = GAP_STEP, 1 / GAP_STEP  # cadence.learn_gap, inlined on the hot path
 _LANDING_ABOVE = 0.5  # a restore may land this share of the loss above the expected level (growth meanwhile)
+_ZERO_PACE_ALLOWANCE = 3.0  # behind a count shown as zero, growth may have run this many times the old pace
 _DEFAULT_GAP_MS = 60_000.0  # cadence assumed for a series whose gaps are not known yet
 
 
@@ -44,7 +45,7 @@ class SeriesState:
         "n", "last_ts", "prev_ts", "last_value", "peak", "peak_before_jump", "step_mean", "noise",
         "decline_ts", "decline_prev_ts",
         "phase", "onset_ms", "hold_until_ms", "baseline", "low", "loss", "is_slow",
-        "gap_ms", "gap_spread", "page_level", "level", "before_last",
+        "gap_ms", "gap_spread", "dip_level", "dip_rate", "level", "before_last",
         "ring", "ring_i", "growth", "epoch", "pending", "tail_ts", "due_ms",
     )  # fmt: skip
 
@@ -70,7 +71,8 @@ class SeriesState:
         self.is_slow = False
         self.gap_ms = 0.0  # running median of the gaps between updates: the series' cadence
         self.gap_spread = 0.0  # running mean deviation from it: the poller's jitter
-        self.page_level = 0.0  # the count when the page was decided
+        self.dip_level = 0.0  # the count that opened the dip
+        self.dip_rate = 0.0  # growth per ms before the dip (for a count shown as zero meanwhile)
         self.level = 0.0  # highest count since the page, up to two updates ago: where it sits now
         self.before_last = 0.0  # the value before the last one (a restore may take two polls)
         self.ring = [-1.0] * _RING
@@ -270,6 +272,8 @@ def _open_dip(
     state.low = value
     state.loss = state.peak - value
     state.is_slow = is_slow
+    state.dip_level = state.level = value
+    state.dip_rate = max(state.growth.rate_ref(state.prev_ts, last), 0.0)
     state.decline_ts = 0
     return from_dip("opened", state, ts)
 
@@ -288,19 +292,27 @@ def _step_dipping(state: SeriesState, ts: int, value: float, cfg: DetectorConfig
     return None
 
 
-def _is_restore(state: SeriesState, value: float, last: float, before: float, cfg: DetectorConfig) -> bool:
+def _is_restore(
+    state: SeriesState, ts: int, value: float, last: float, before: float, cfg: DetectorConfig
+) -> bool:
     """The lost amount came back as a step (within two updates) to near the expected level.
 
-    Expected: the baseline plus what the level since the page has grown meanwhile, so growth by
-    the daily rhythm or a burst moves the target with it, and a count that climbs back by growth
-    never makes a step of the loss's size.
+    Expected: the baseline grown in proportion to the level the count fell to (growth is
+    proportional to size), so the daily rhythm and any burst since the drop move the target with
+    it, and a count that climbs back by growth never makes a step of the loss's size. A count
+    shown as zero meanwhile tells nothing of growth: then the restore must bring back the loss
+    and may land above it by up to three times the old pace (a busy hour) since the onset.
     """
     loss = state.loss
     step_from = last if last < before else before
     if value - step_from < cfg.recover_fraction * loss:
         return False
-    expected = state.baseline + (state.level - state.page_level)
-    return expected - (1.0 - cfg.recover_fraction) * loss <= value <= expected + _LANDING_ABOVE * loss
+    short = (1.0 - cfg.recover_fraction) * loss
+    if state.dip_level > 0.0:
+        expected = state.baseline * (state.level / state.dip_level)
+        return expected - short <= value <= expected + _LANDING_ABOVE * loss
+    allowance = _ZERO_PACE_ALLOWANCE * state.dip_rate * (ts - state.onset_ms)
+    return state.baseline - short <= value <= state.baseline + _LANDING_ABOVE * loss + allowance
 
 
 def cadence_ms(state: SeriesState) -> float:
@@ -319,7 +331,7 @@ def expire_hold(state: SeriesState, at_ms: int, quiet: bool = False) -> Outcome:
     state.phase = PAGED
     level = state.last_value
     state.peak = level  # from now on the peak is the level since the page
-    state.page_level = state.level = state.before_last = level
+    state.before_last = level
     state.growth.reset()
     outcome = from_dip("paged", state, at_ms, cause=_page_cause(state))
     outcome.quiet = quiet
@@ -333,7 +345,7 @@ def _step_paged(state: SeriesState, ts: int, value: float, last: float, cfg: Det
     state.before_last = last
     if before > state.level:
         state.level = before
-    if _is_restore(state, value, last, before, cfg):
+    if _is_restore(state, ts, value, last, before, cfg):
         _return_to_normal(state, value)
         return from_dip("recovered", state, ts, cause=Cause.OUTAGE)
     if ts - state.onset_ms >= cfg.settle_ms:  # a lasting loss becomes the new normal, silently
@@ -353,6 +365,8 @@ def _watch_paged_level(
     drawdown = state.peak - value
     if drawdown < threshold(state.peak, state.noise, cfg) or last - value < 0.5 * drawdown:
         return None
+    if state.is_slow and last - value < state.loss:
+        return None  # an attrition goes on bleeding (in big steps on a slow poll): the same incident
     if not _beyond_rounding(state.peak, value, last, cfg):
         return None
     return _open_dip(state, ts, value, last, cfg)
