@@ -20,7 +20,8 @@ _HEADER = struct.Struct("<BBBBBBHHH")
 _INT_FIELDS = ("n", "last_ts", "prev_ts", "decline_ts", "decline_prev_ts",
                "onset_ms", "hold_until_ms", "epoch", "tail_ts", "due_ms")  # fmt: skip
 _FLOAT_FIELDS = ("last_value", "peak", "peak_before_jump", "step_mean", "noise",
-                 "baseline", "low", "loss", "dip_rate", "gap_ms", "gap_spread", "dip_level", "level", "before_last")  # fmt: skip
+                 "baseline", "low", "loss", "dip_rate", "gap_ms", "gap_spread", "dip_level", "level", "before_last",
+                 "restored")  # fmt: skip
 _SCALARS = struct.Struct(f"<{len(_INT_FIELDS)}q{len(_FLOAT_FIELDS)}d")
 #: Version 1 knew no cadence and no level since the drop.
 _FLOAT_FIELDS_V1 = ("last_value", "peak", "peak_before_jump", "step_mean", "noise",

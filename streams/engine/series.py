@@ -7,8 +7,8 @@ observation after the hold is a glitch. It becomes a page (`sustained_drop`) onl
 observation after the hold that still shows the drop, or silence beyond the series' cadence after
 the hold (then the page says the data went quiet). A page is resolved (`recovery`) only by a
 restore: a step, within two polls, back to near where the count would be without the drop (the
-level it fell to, plus whatever that level has grown since: the daily rhythm and any burst are
-in it), never by growth. A slow bleed never crosses the threshold in one step, but it does cross
+baseline grown as the level it fell to has grown since: the daily rhythm and any burst are in
+it), held on the next update (a burst keeps climbing), never by growth. A slow bleed never crosses the threshold in one step, but it does cross
 it against the peak: that is the cumulative (attrition) test, dated from where the decline began.
 
 The state is a slotted object mutated in place by `step()`: building a new frozen state per update
@@ -34,6 +34,7 @@ _DECLINE_START = 0.25  # a slow loss is dated from when it reached a quarter of 
 _GAP_UP, _GAP_DOWN = GAP_STEP, 1 / GAP_STEP  # cadence.learn_gap, inlined on the hot path
 _LANDING_ABOVE = 0.5  # a restore may land this share of the loss above the expected level (growth meanwhile)
 _ZERO_PACE_ALLOWANCE = 3.0  # behind a count shown as zero, growth may have run this many times the old pace
+_RESTORE_SETTLE = 0.25  # the update after a restore step stays within this share of the loss of it
 _DEFAULT_GAP_MS = 60_000.0  # cadence assumed for a series whose gaps are not known yet
 
 
@@ -45,7 +46,7 @@ class SeriesState:
         "n", "last_ts", "prev_ts", "last_value", "peak", "peak_before_jump", "step_mean", "noise",
         "decline_ts", "decline_prev_ts",
         "phase", "onset_ms", "hold_until_ms", "baseline", "low", "loss", "is_slow",
-        "gap_ms", "gap_spread", "dip_level", "dip_rate", "level", "before_last",
+        "gap_ms", "gap_spread", "dip_level", "dip_rate", "level", "before_last", "restored",
         "ring", "ring_i", "growth", "epoch", "pending", "tail_ts", "due_ms",
     )  # fmt: skip
 
@@ -75,6 +76,7 @@ class SeriesState:
         self.dip_rate = 0.0  # growth per ms before the dip (for a count shown as zero meanwhile)
         self.level = 0.0  # highest count since the page, up to two updates ago: where it sits now
         self.before_last = 0.0  # the value before the last one (a restore may take two polls)
+        self.restored = -1.0  # the count a restore step reached, until the next update confirms it
         self.ring = [-1.0] * _RING
         self.ring_i = 0
         self.growth = GrowthWindows()
@@ -332,6 +334,7 @@ def expire_hold(state: SeriesState, at_ms: int, quiet: bool = False) -> Outcome:
     level = state.last_value
     state.peak = level  # from now on the peak is the level since the page
     state.before_last = level
+    state.restored = -1.0
     state.growth.reset()
     outcome = from_dip("paged", state, at_ms, cause=_page_cause(state))
     outcome.quiet = quiet
@@ -345,9 +348,16 @@ def _step_paged(state: SeriesState, ts: int, value: float, last: float, cfg: Det
     state.before_last = last
     if before > state.level:
         state.level = before
+    restored = state.restored
+    if restored >= 0.0:
+        state.restored = -1.0
+        # The step held: a level shift back (a restore), not the first polls of a burst still climbing.
+        if -_RESTORE_SETTLE * state.loss <= value - restored <= _RESTORE_SETTLE * state.loss:
+            _return_to_normal(state, value)
+            return from_dip("recovered", state, ts, cause=Cause.OUTAGE)
     if _is_restore(state, ts, value, last, before, cfg):
-        _return_to_normal(state, value)
-        return from_dip("recovered", state, ts, cause=Cause.OUTAGE)
+        state.restored = value  # confirmed, or not, by the next update
+        return None
     if ts - state.onset_ms >= cfg.settle_ms:  # a lasting loss becomes the new normal, silently
         _return_to_normal(state, value)
         return None
