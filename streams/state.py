@@ -21,7 +21,7 @@ _INT_FIELDS = ("n", "last_ts", "prev_ts", "decline_ts", "decline_prev_ts",
                "onset_ms", "hold_until_ms", "epoch", "tail_ts", "due_ms")  # fmt: skip
 _FLOAT_FIELDS = ("last_value", "peak", "peak_before_jump", "step_mean", "noise",
                  "baseline", "low", "loss", "dip_rate", "gap_ms", "gap_spread", "dip_level", "level", "before_last",
-                 "restored")  # fmt: skip
+                 "third_last", "restored")  # fmt: skip
 _SCALARS = struct.Struct(f"<{len(_INT_FIELDS)}q{len(_FLOAT_FIELDS)}d")
 #: Version 1 knew no cadence and no level since the drop.
 _FLOAT_FIELDS_V1 = ("last_value", "peak", "peak_before_jump", "step_mean", "noise",
@@ -106,7 +106,7 @@ def _adopt_v1(state: SeriesState) -> None:
     if state.last_ts >= 0 and state.prev_ts >= 0 and state.last_ts > state.prev_ts:
         state.gap_ms = float(state.last_ts - state.prev_ts)
     state.dip_level = state.level = state.low
-    state.before_last = state.last_value
+    state.before_last = state.third_last = state.last_value
 
 
 def _decode_growth(growth: GrowthWindows, data: bytes, offset: int) -> int:

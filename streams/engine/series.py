@@ -35,6 +35,7 @@ _GAP_UP, _GAP_DOWN = GAP_STEP, 1 / GAP_STEP  # cadence.learn_gap, inlined on the
 _LANDING_ABOVE = 0.5  # a restore may land this share of the loss above the expected level (growth meanwhile)
 _ZERO_PACE_ALLOWANCE = 3.0  # behind a count shown as zero, growth may have run this many times the old pace
 _RESTORE_SETTLE = 0.25  # the update after a restore step stays within this share of the loss of it
+_STEADY_BEFORE = 0.25  # before a restore step the count rose by less than this share of the loss a poll
 _DEFAULT_GAP_MS = 60_000.0  # cadence assumed for a series whose gaps are not known yet
 
 
@@ -46,7 +47,7 @@ class SeriesState:
         "n", "last_ts", "prev_ts", "last_value", "peak", "peak_before_jump", "step_mean", "noise",
         "decline_ts", "decline_prev_ts",
         "phase", "onset_ms", "hold_until_ms", "baseline", "low", "loss", "is_slow",
-        "gap_ms", "gap_spread", "dip_level", "dip_rate", "level", "before_last", "restored",
+        "gap_ms", "gap_spread", "dip_level", "dip_rate", "level", "before_last", "third_last", "restored",
         "ring", "ring_i", "growth", "epoch", "pending", "tail_ts", "due_ms",
     )  # fmt: skip
 
@@ -76,6 +77,7 @@ class SeriesState:
         self.dip_rate = 0.0  # growth per ms before the dip (for a count shown as zero meanwhile)
         self.level = 0.0  # highest count since the page, up to two updates ago: where it sits now
         self.before_last = 0.0  # the value before the last one (a restore may take two polls)
+        self.third_last = 0.0  # and the one before that: was the count steady before the step?
         self.restored = -1.0  # the count a restore step reached, until the next update confirms it
         self.ring = [-1.0] * _RING
         self.ring_i = 0
@@ -333,7 +335,7 @@ def expire_hold(state: SeriesState, at_ms: int, quiet: bool = False) -> Outcome:
     state.phase = PAGED
     level = state.last_value
     state.peak = level  # from now on the peak is the level since the page
-    state.before_last = level
+    state.before_last = state.third_last = level
     state.restored = -1.0
     state.growth.reset()
     outcome = from_dip("paged", state, at_ms, cause=_page_cause(state))
@@ -344,8 +346,8 @@ def expire_hold(state: SeriesState, at_ms: int, quiet: bool = False) -> Outcome:
 def _step_paged(state: SeriesState, ts: int, value: float, last: float, cfg: DetectorConfig) -> Outcome | None:
     if value < state.low:
         state.low = value
-    before = state.before_last
-    state.before_last = last
+    before, third = state.before_last, state.third_last
+    state.before_last, state.third_last = last, before
     if before > state.level:
         state.level = before
     restored = state.restored
@@ -355,7 +357,7 @@ def _step_paged(state: SeriesState, ts: int, value: float, last: float, cfg: Det
         if -_RESTORE_SETTLE * state.loss <= value - restored <= _RESTORE_SETTLE * state.loss:
             _return_to_normal(state, value)
             return from_dip("recovered", state, ts, cause=Cause.OUTAGE)
-    if _is_restore(state, ts, value, last, before, cfg):
+    if before - third <= _STEADY_BEFORE * state.loss and _is_restore(state, ts, value, last, before, cfg):
         state.restored = value  # confirmed, or not, by the next update
         return None
     if ts - state.onset_ms >= cfg.settle_ms:  # a lasting loss becomes the new normal, silently
