@@ -435,6 +435,24 @@ def _schedule_account_incidents(
     fast_growers = [s for s in pool[n_purge + n_attrition:] if s.rates[0][1] >= math.log1p(0.015) / DAY_MS]
     for s in fast_growers[:round(spec.reach_share * len(pool))]:
         _schedule_reach(rng, spec, s)
+    if extra is not None:
+        _schedule_slow_attrition(extra, spec, [s for s in pool if not s.incidents], n_attrition, lo, hi)
+
+
+def _schedule_slow_attrition(
+    extra: random.Random, spec: SimulationSpec, free: list[_Series], count: int, lo: int, hi: int
+) -> None:
+    """Broad mix: slow attrition far below a drop, a net loss of 0.4-1 % of the count over 3-6 h
+    (the loss is sized to beat the account's growth, which the daily rhythm may double)."""
+    for s in extra.sample(free, min(count, len(free))):
+        ramp = int(extra.uniform(3, 6) * HOUR_MS)
+        size = extra.uniform(0.004, 0.01) + 2 * s.rates[0][1] * ramp
+        if s.size * size < 40 or s.platform == "youtube":
+            # Below the absolute floor of any sane threshold, or within two steps of a display
+            # rounded to three digits (youtube): no count can show such a loss.
+            continue
+        if (t := _place(extra, [s], lo, min(hi, spec.end_ms - ramp - 30 * MINUTE_MS), 0, _FOREVER_MS)) is not None:
+            _book(s, _Incident("attrition", t, size=size, ramp_ms=ramp), t, _FOREVER_MS)
 
 
 def _regrow_after(extra: random.Random, s: _Series, t: int, size: float) -> None:

@@ -30,7 +30,12 @@ OK, DIPPING, PAGED = 0, 1, 2
 
 _RING = 16  # recent distinct values (a quarter hour of one-minute polls) kept to recognise a stale replica showing one of them again
 _NOISE_ALPHA = 1 / 32  # about the last half hour of one-minute polls
-_DECLINE_START = 0.25  # a slow loss is dated from when it reached a quarter of a drop: earlier is noise
+_DECLINE_START = 0.25  # a slow loss is dated from when it reached a quarter of a drop ...
+_ATTRITION_START = 0.001  # ... or 0.1 % of the count, if less: earlier is noise
+#: Slow attrition: a net loss of at least this share of the count (and the drop's absolute floor,
+#: noise and rounding bounds), built up over at least `_ATTRITION_MIN_MS`, is a drop too.
+_ATTRITION_MIN_SHARE = 0.003
+_ATTRITION_MIN_MS = 60 * 60_000
 _GAP_UP, _GAP_DOWN = GAP_STEP, 1 / GAP_STEP  # cadence.learn_gap, inlined on the hot path
 _LANDING_ABOVE = 0.5  # a restore may land this share of the loss above the expected level (growth meanwhile)
 _ZERO_PACE_ALLOWANCE = 3.0  # behind a count shown as zero, growth may have run this many times the old pace
@@ -176,7 +181,7 @@ def _step_plain_run(
     # Bounds from the threshold without its noise term, at the run's start: thresholds never fall
     # below them while the run lasts, so what passes here is plain under step()'s rules too.
     floor = threshold(peak, 0.0, cfg)
-    quarter = _DECLINE_START * floor
+    quarter = min(_DECLINE_START * floor, _ATTRITION_START * peak)
     dip_floor = peak - quarter
     window_end = state.growth.start_ts + cfg.stall_window_ms
     ring, ring_i = state.ring, state.ring_i
@@ -234,15 +239,38 @@ def _below_peak(
                 return None
     if drawdown >= limit and state.n > cfg.warmup_updates and _beyond_rounding(state.peak, value, last, cfg):
         return _open_dip(state, ts, value, last, cfg)
-    if drawdown > _DECLINE_START * limit and drawdown > cfg.noise_factor * state.noise:
+    start = _DECLINE_START * limit
+    if start > _ATTRITION_START * state.peak:
+        start = _ATTRITION_START * state.peak
+    if drawdown > start and drawdown > cfg.noise_factor * state.noise:
         if state.decline_ts == 0:
             state.decline_ts, state.decline_prev_ts = ts, state.prev_ts
         elif ts - state.decline_ts >= cfg.settle_ms:  # a small loss that lasted is the new level
             state.peak = value
             state.decline_ts = 0
+        elif _is_attrition(state, ts, value, last, drawdown, cfg):
+            return _open_dip(state, ts, value, last, cfg)
     else:
         state.decline_ts = 0
     return None
+
+
+def _is_attrition(
+    state: SeriesState, ts: int, value: float, last: float, drawdown: float, cfg: DetectorConfig
+) -> bool:
+    """A net loss too small for a drop that has built up for an hour or more: attrition.
+
+    Found once it reaches 0.3 % of the count (and the absolute floor, and well past the noise
+    and display rounding); a loss that growth hides entirely shows as a growth stall instead.
+    """
+    if ts - state.decline_ts < _ATTRITION_MIN_MS or state.n <= cfg.warmup_updates:
+        return False
+    floor = _ATTRITION_MIN_SHARE * state.peak
+    if floor < cfg.min_drop_abs:
+        floor = cfg.min_drop_abs
+    if drawdown < floor or drawdown < cfg.noise_factor * state.noise:
+        return False
+    return _beyond_rounding(state.peak, value, last, cfg)
 
 
 def _beyond_rounding(peak: float, value: float, last: float, cfg: DetectorConfig) -> bool:

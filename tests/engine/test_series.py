@@ -167,3 +167,19 @@ def test_purge_at_night_regrown_by_a_bursty_day_is_not_a_recovery() -> None:
     events = run(updates(rows))
     assert rows[-1][1] > 1.05 * events[-1].baseline  # regrown past the old level
     assert [e.kind for e in events if e.kind is not Kind.GROWTH_STALL] == [Kind.SUSTAINED_DROP]
+
+
+def test_slow_attrition_of_190_followers_over_six_hours_is_found_as_attrition() -> None:
+    # Issue 9: about 190 followers lost over 6 hours on a mid-sized account (60,000: 0.32 %).
+    rng = __import__("random").Random(3)
+    rows = [(m, round(60_000 + rng.uniform(-3, 3))) for m in range(0, 180, 2)]
+    rows += [(m, round(60_000 - 190 * (m - 180) / 360 + rng.uniform(-3, 3))) for m in range(180, 900, 2)]
+    events = run(updates(rows))
+    assert kinds(events) == [("sustained_drop", "attrition")]
+    assert 180 <= minute_of(events[0].onset_ms) <= 300  # dated from where the decline began
+    assert minute_of(events[0].decided_ms) <= 180 + 360 + 4  # once the loss reached 0.3 %
+
+
+def test_a_loss_under_three_per_mille_is_not_attrition() -> None:
+    rows = [(m, 60_000) for m in range(0, 180, 2)] + [(m, 59_880) for m in range(180, 900, 2)]
+    assert run(updates(rows)) == []
