@@ -118,7 +118,7 @@ def markdown(summary: dict[str, Any], label: str) -> str:
               + " | grafana_15m_glitch_page_rate (best stream) |",
               "|---|---|---|" + "---|" * (len(_CADENCE_SHOWN) + 1)]  # fmt: skip
     for group, row in summary["cadences"].items():
-        cells = [_cell(m, row[m]) for m in (*_CADENCE_SHOWN, "grafana_15m_glitch_page_rate")]
+        cells = [_cell(m, row.get(m)) for m in (*_CADENCE_SHOWN, "grafana_15m_glitch_page_rate")]
         lines.append(f"| {group} | {row['page_incidents']} | {row['glitch_incidents']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from streams.engine.config import DetectorConfig
 
-#: Step of the running median of gaps, in log space: 10 % while a series is young (the first gap
+#: Step of the running median of gaps, in log space: 5 % while a series is young (the first gap
 #: may be a missed poll), then 2 %, so the learned cadence stays within a few % of the true one.
-GAP_STEP_YOUNG, GAP_STEP = 1.1, 1.02
+GAP_STEP_YOUNG, GAP_STEP = 1.05, 1.02
 #: Updates a series needs before the small step is used.
-GAP_YOUNG_UPDATES = 16
+GAP_YOUNG_UPDATES = 32
 #: Weight of the newest gap in the running spread: about the last 16 gaps.
 SPREAD_ALPHA = 1 / 16
 #: Rounding bias of the poll count: it keeps the usual round cadences (30 s to 15 min) clear of a
@@ -66,7 +66,7 @@ def learn_gap(gap_ms: float, spread_ms: float, gap: int, young: bool = False) ->
     >>> for gap in [300_000] + [60_000] * 60 + [300_000] + [60_000] * 20:
     ...     median, spread = learn_gap(median, spread, gap, young=True)
     >>> round(median), round(spread)
-    (60000, 4692)
+    (60000, 6076)
     """
     if gap_ms <= 0.0:
         return float(gap), 0.0

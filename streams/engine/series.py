@@ -333,18 +333,20 @@ def _is_restore(
     proportional to size), so the daily rhythm and any burst since the drop move the target with
     it, and a count that climbs back by growth never makes a step of the loss's size. A count
     shown as zero meanwhile tells nothing of growth: then the restore must bring back the loss
-    and may land above it by up to three times the old pace (a busy hour) since the onset.
+    and may land above it by up to three times the old pace (a busy hour) since the onset. Above
+    the expected level, half the loss and the old pace since the onset are allowed.
     """
     loss = state.loss
     step_from = last if last < before else before
     if value - step_from < cfg.recover_fraction * loss:
         return False
     short = (1.0 - cfg.recover_fraction) * loss
+    pace = state.dip_rate * (ts - state.onset_ms)  # growth at the old pace since the onset
     if state.dip_level > 0.0:
+        # The old pace as well: a fast-growing count's baseline is already behind by the drop.
         expected = state.baseline * (state.level / state.dip_level)
-        return expected - short <= value <= expected + _LANDING_ABOVE * loss
-    allowance = _ZERO_PACE_ALLOWANCE * state.dip_rate * (ts - state.onset_ms)
-    return state.baseline - short <= value <= state.baseline + _LANDING_ABOVE * loss + allowance
+        return expected - short <= value <= expected + _LANDING_ABOVE * loss + pace
+    return state.baseline - short <= value <= state.baseline + _LANDING_ABOVE * loss + _ZERO_PACE_ALLOWANCE * pace
 
 
 def cadence_ms(state: SeriesState) -> float:
