@@ -17,8 +17,11 @@ STATE_VERSION = 2
 
 # version, phase, is_slow, ring length, ring_i, has post; lengths of platform, account, metric
 _HEADER = struct.Struct("<BBBBBBHHH")
-_INT_FIELDS = ("n", "last_ts", "prev_ts", "decline_ts", "decline_prev_ts",
+_INT_FIELDS = ("n", "last_ts", "prev_ts", "decline_ts",
                "onset_ms", "hold_until_ms", "epoch", "tail_ts", "due_ms")  # fmt: skip
+#: Version 1 also kept the time before a decline began (`decline_prev_ts`, read and dropped).
+_INT_FIELDS_V1 = ("n", "last_ts", "prev_ts", "decline_ts", None,
+                  "onset_ms", "hold_until_ms", "epoch", "tail_ts", "due_ms")  # fmt: skip
 _FLOAT_FIELDS = ("last_value", "peak", "peak_before_jump", "step_mean", "noise",
                  "baseline", "low", "loss", "dip_rate", "gap_ms", "gap_spread", "dip_level", "level", "before_last",
                  "third_last", "restored")  # fmt: skip
@@ -26,8 +29,8 @@ _SCALARS = struct.Struct(f"<{len(_INT_FIELDS)}q{len(_FLOAT_FIELDS)}d")
 #: Version 1 knew no cadence and no level since the drop.
 _FLOAT_FIELDS_V1 = ("last_value", "peak", "peak_before_jump", "step_mean", "noise",
                     "baseline", "low", "loss", "dip_rate")  # fmt: skip
-_SCALARS_V1 = struct.Struct(f"<{len(_INT_FIELDS)}q{len(_FLOAT_FIELDS_V1)}d")
-_LAYOUTS = {1: (_SCALARS_V1, _FLOAT_FIELDS_V1), STATE_VERSION: (_SCALARS, _FLOAT_FIELDS)}
+_SCALARS_V1 = struct.Struct(f"<{len(_INT_FIELDS_V1)}q{len(_FLOAT_FIELDS_V1)}d")
+_LAYOUTS = {1: (_SCALARS_V1, _INT_FIELDS_V1 + _FLOAT_FIELDS_V1), STATE_VERSION: (_SCALARS, _INT_FIELDS + _FLOAT_FIELDS)}
 _GROWTH = struct.Struct("<qdqdqdq")
 _PENDING_COUNT = struct.Struct("<I")
 _PENDING_ITEM = struct.Struct("<qd")
@@ -81,11 +84,12 @@ def _decode(key: str, data: bytes) -> SeriesState:
     version, phase, is_slow, ring_len, ring_i, has_post, *lengths = _HEADER.unpack_from(data, 0)
     state = SeriesState(key, *_split_key(key, lengths, bool(has_post)))
     offset = _HEADER.size
-    scalars, float_fields = _LAYOUTS[version]
+    scalars, names = _LAYOUTS[version]
     values = scalars.unpack_from(data, offset)
     offset += scalars.size
-    for name, value in zip(_INT_FIELDS + float_fields, values):
-        setattr(state, name, value)
+    for name, value in zip(names, values):
+        if name is not None:
+            setattr(state, name, value)
     state.phase, state.is_slow, state.ring_i = phase, bool(is_slow), ring_i
     if version == 1:
         _adopt_v1(state)

@@ -84,11 +84,9 @@ def test_version_1_state_is_still_read_and_learns_its_cadence_from_its_last_gap(
     assert live is not None
     data = encode_state(live)
     header, rest = data[: codec._HEADER.size], data[codec._HEADER.size :]
-    values = codec._SCALARS.unpack_from(rest, 0)
-    ints = values[: len(codec._INT_FIELDS)]
-    floats = dict(zip(codec._FLOAT_FIELDS, values[len(codec._INT_FIELDS) :]))
-    v1_floats = [floats[name] for name in codec._FLOAT_FIELDS_V1]
-    v1 = b"\x01" + header[1:] + codec._SCALARS_V1.pack(*ints, *v1_floats) + rest[codec._SCALARS.size :]
+    values = dict(zip(codec._INT_FIELDS + codec._FLOAT_FIELDS, codec._SCALARS.unpack_from(rest, 0)))
+    v1_values = [values.get(name, 0) if name else 0 for name in codec._INT_FIELDS_V1 + codec._FLOAT_FIELDS_V1]
+    v1 = b"\x01" + header[1:] + codec._SCALARS_V1.pack(*v1_values) + rest[codec._SCALARS.size :]
     old = decode_state("x/acme/followers", v1)
     assert old.gap_ms == live.last_ts - live.prev_ts == 60_000
     assert (old.peak, old.pending, old.n) == (live.peak, live.pending, live.n)

@@ -50,7 +50,7 @@ class SeriesState:
     __slots__ = (
         "key", "platform", "account", "metric", "post",
         "n", "last_ts", "prev_ts", "last_value", "peak", "peak_before_jump", "step_mean", "noise",
-        "decline_ts", "decline_prev_ts",
+        "decline_ts",
         "phase", "onset_ms", "hold_until_ms", "baseline", "low", "loss", "is_slow",
         "gap_ms", "gap_spread", "dip_level", "dip_rate", "level", "before_last", "third_last", "restored",
         "ring", "ring_i", "growth", "epoch", "pending", "tail_ts", "due_ms",
@@ -68,7 +68,6 @@ class SeriesState:
         self.step_mean = 0.0  # usual change from one update to the next
         self.noise = 0.0  # usual deviation from that change: jitter, not trend
         self.decline_ts = 0  # first update of the current decline, 0 when none
-        self.decline_prev_ts = 0
         self.phase = OK
         self.onset_ms = 0
         self.hold_until_ms = 0
@@ -244,7 +243,7 @@ def _below_peak(
         start = _ATTRITION_START * state.peak
     if drawdown > start and drawdown > cfg.noise_factor * state.noise:
         if state.decline_ts == 0:
-            state.decline_ts, state.decline_prev_ts = ts, state.prev_ts
+            state.decline_ts = ts
         elif ts - state.decline_ts >= cfg.settle_ms:  # a small loss that lasted is the new level
             state.peak = value
             state.decline_ts = 0
