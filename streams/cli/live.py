@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from streams.cli.errors import one_line_errors, stderr
-from streams.cli.offline import ConfigOption
+from streams.cli.options import ConfigOption
 from streams.codec import decode_line
 from streams.engine import Update
 from streams.errors import InputError, ServiceError
@@ -30,11 +32,27 @@ def worker_command(config: ConfigOption = None) -> None:
     """Run the streaming worker (Faust) until interrupted."""
     with one_line_errors():
         settings = load_settings(config)
+        _check_broker(settings.kafka)
         app = build_app(settings, _sinks(settings))
     # Faust's own worker: it installs signal handlers and runs the event loop until stopped.
     from faust import Worker
 
     Worker(app, loglevel="info").execute_from_commandline()
+
+
+def _check_broker(kafka: KafkaSettings) -> None:
+    """Fail at start, in one line (exit 3), when no broker answers; Faust would retry in a loop
+    and end in a long traceback. An outage after the start is the worker's to ride out."""
+    client_log = logging.getLogger("kafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)  # its per-attempt reconnect lines would bury the one that matters
+    try:
+        _connect(lambda: KafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers, request_timeout_ms=10_000)).close()
+    except ServiceError as error:
+        raise ServiceError(f"Kafka is not reachable at {kafka.bootstrap_servers} ({error.__cause__}); "
+                           "start it (deploy/local/services.sh up) or set DIPWATCH_KAFKA__BOOTSTRAP_SERVERS") from None
+    finally:
+        client_log.setLevel(level)
 
 
 def _sinks(settings: Settings) -> tuple[BatchSink, ...]:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from streams.cli.errors import one_line_errors, stderr
+from streams.cli.options import ConfigOption
 from streams.cli.tables import render_breakdown, render_table, summary_table
 from streams.codec import decode_line, event_to_dict, parse_time_ms
 from streams.engine import AnomalyEvent, DetectorConfig, Update
@@ -23,13 +24,6 @@ from streams.grafana_rule import grafana_rule_events
 from streams.replay import ReplaySummary, open_events, replay, replay_file
 from streams.simulate import FIXED_START_MS, SimulationSpec, simulate, start_ending_at, write_simulation
 from streams.settings import load_settings
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="TOML config file (env DIPWATCH_* overrides it).",
-                 envvar="DIPWATCH_CONFIG", dir_okay=False),
-]  # fmt: skip
-
 
 #: Pending periods of the Grafana rule scored beside dipwatch, in minutes.
 GRAFANA_PENDING_MIN = (0, 5, 15)

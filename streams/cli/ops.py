@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from streams.cli.errors import one_line_errors, stderr
-from streams.cli.offline import ConfigOption
+from streams.cli.options import ConfigOption
 from streams.cli.tables import summary_table
 from streams.codec import decode_lines
 from streams.engine import AnomalyEvent, Update

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from streams.engine.types import Cause
-
-if TYPE_CHECKING:
-    from streams.engine.series import SeriesState
 
 
 class Outcome:
@@ -34,7 +29,3 @@ class Outcome:
     def __repr__(self) -> str:
         return f"Outcome({self.kind}, at={self.at_ms}, onset={self.onset_ms}, cause={self.cause.value})"
 
-
-def from_dip(kind: str, state: SeriesState, at_ms: int, cause: Cause = Cause.UNKNOWN) -> Outcome:
-    """An outcome about the series' current dip."""
-    return Outcome(kind, at_ms, state.onset_ms, state.baseline, state.low, cause)

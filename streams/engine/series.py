@@ -22,7 +22,7 @@ from itertools import islice
 from streams.engine.cadence import GAP_STEP, GAP_YOUNG_UPDATES, SPREAD_ALPHA, hold_end_ms, learn_gap, quiet_after_ms
 from streams.engine.config import DetectorConfig
 from streams.engine.growth import GrowthWindows, stall_event
-from streams.engine.outcome import Outcome, from_dip
+from streams.engine.outcome import Outcome
 from streams.engine.rounding import display_step
 from streams.engine.types import Cause
 
@@ -287,6 +287,11 @@ def _remember(state: SeriesState, value: float) -> None:
 def _maybe_stall(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outcome | None:
     floor = threshold(state.peak, 0.0, cfg)
     return stall_event(state.growth, ts, value, floor, cfg.stall_ratio)
+
+
+def from_dip(kind: str, state: SeriesState, at_ms: int, cause: Cause = Cause.UNKNOWN) -> Outcome:
+    """An outcome about the series' current dip, with its numbers frozen now."""
+    return Outcome(kind, at_ms, state.onset_ms, state.baseline, state.low, cause)
 
 
 def _open_dip(

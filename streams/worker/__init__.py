@@ -23,6 +23,7 @@ from streams.engine.platform import PlatformAggregator, PlatformDelta
 from streams.settings import Settings, load_settings
 from streams.state import decode_platform_state, decode_state, encode_platform_state, encode_state
 from streams.worker.commit_watchdog import CommitWatchdog
+from streams.worker.table_writes import as_partition
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,9 @@ class Wiring:
         self.output = app.topic(kafka.output_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
         self.dead_letters = app.topic(kafka.dead_letter_topic, value_type=bytes, value_serializer="raw")
         self.platform = app.topic(kafka.platform_topic, value_type=bytes, value_serializer="raw")
-        # The producer's partitioner places a key's changelog record on the same partition as its
-        # input (both hash the series key), so tables stay co-partitioned while batches mix partitions.
-        self.table = app.Table("series_state", key_type=bytes, value_type=bytes, use_partitioner=True)
+        # Written only through `_save`, which names the partition (`as_partition`): the one Kafka's
+        # default partitioner picks for the series key, for the local store and the changelog alike.
+        self.table = app.Table("series_state", key_type=bytes, value_type=bytes)
         # One entry per platform-topic partition, written while that partition's message is the
         # current event, so Faust restores it wherever the partition moves.
         self.platform_table = app.Table("platform_state", key_type=bytes, value_type=bytes)
@@ -170,10 +171,24 @@ class Wiring:
         self._save(detector, {event.series for event in found if event.scope is Scope.SERIES})
 
     def _save(self, detector: Detector, keys: Iterable[str]) -> None:
+        """Write series state to the table, each key into its own partition's store and changelog.
+
+        Safe under rebalances because every write happens under `self.lock`, in a checkpoint or
+        a conclusion, before the messages that led to it are acknowledged; Faust suspends flow on
+        a revocation and waits for every tracked message to be acknowledged (`_checkpoint_due`
+        sees the suspension and checkpoints at once) before it commits and hands the partition
+        over, so the new owner restores state at least as new as the committed offset. A write
+        for a partition this worker has just lost still goes to that partition's changelog; the
+        new owner either restores it or re-reads the updates it came from, which it then decides
+        the same way (a duplicate at worst, never a loss).
+        """
+        partitions, table, topic = self.partitions, self.table, self.input.get_topic_name()
         for key in keys:
             state = detector.export_series(key)
             if state is not None:
-                self.table[key.encode()] = encode_state(state)  # assignment: only that reaches the changelog
+                raw = key.encode()
+                with as_partition(topic, partition_of(raw, partitions)):
+                    table[raw] = encode_state(state)  # assignment: only that reaches the changelog
 
     def _checkpoint_due(self) -> bool:
         """Processed input waits, and: the interval has passed, too many messages wait (they are

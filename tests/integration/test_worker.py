@@ -2,134 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
-import orjson
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
-from streams.cli.live import create_topics, partition_lag, publish_lines
+from streams.cli.live import partition_lag, publish_lines
 from streams.engine import Kind, Scope
 from streams.replay import replay
-from streams.settings import KafkaSettings
 from streams.simulate import SimulationSpec, simulate
+from tests.integration.harness import Run, caught_up, published_ids, read_all, run, series_ids, wait_until  # noqa: F401
 from tests.integration.test_influx import influx_url, recent_start_ms  # noqa: F401  (the InfluxDB fixture)
 
 pytestmark = pytest.mark.integration
-
-DEADLINE_S = 90.0
-
-
-class Run:
-    """One test's private topics, group and workers."""
-
-    def __init__(self, tmp_path: Path, broker: str) -> None:
-        suffix = uuid.uuid4().hex[:10]
-        self.kafka = KafkaSettings(
-            bootstrap_servers=broker, input_topic=f"it.metrics.{suffix}", output_topic=f"it.anomalies.{suffix}",
-            dead_letter_topic=f"it.dlq.{suffix}", platform_topic=f"it.platform.{suffix}",
-            partitions=4, group_id=f"it-{suffix}",
-        )  # fmt: skip
-        self.tmp_path = tmp_path
-        self.workers: list[subprocess.Popen[bytes]] = []
-        create_topics(self.kafka)
-
-    def env(self, index: int) -> dict[str, str]:
-        env = dict(os.environ)
-        for field, value in self.kafka.model_dump().items():
-            env[f"DIPWATCH_KAFKA__{field.upper()}"] = str(value)
-        env.update(
-            DIPWATCH_WORKER__STORE="memory://",
-            DIPWATCH_WORKER__DATA_DIR=str(self.tmp_path / f"data{index}"),
-            DIPWATCH_WORKER__WEB_PORT=str(free_port()),
-            DIPWATCH_WORKER__IDLE_FLUSH_S="2",
-            DIPWATCH_WORKER__CHECKPOINT_INTERVAL_S="0.5",
-        )
-        return env
-
-    def start_worker(self, index: int = 0, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        log = (self.tmp_path / f"worker{index}-{len(self.workers)}.log").open("wb")
-        # `dipwatch worker` when sinks are configured (the CLI builds them), else Faust's own entry point.
-        command = [sys.executable, "-c", "from streams.cli import app; app()", "worker"] if extra_env else [
-            sys.executable, "-m", "faust", "-A", "streams.worker", "worker", "-l", "info"]  # fmt: skip
-        worker = subprocess.Popen(
-            command, env={**self.env(index), **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT,
-            cwd=Path(__file__).parents[2],
-        )  # fmt: skip
-        self.workers.append(worker)
-        return worker
-
-    def stop(self) -> None:
-        for worker in self.workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-        for worker in self.workers:
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp_path.glob("worker*.log")))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def read_all(kafka: KafkaSettings, topic: str) -> list[dict]:
-    """Every message on `topic` up to its current end (no group, nothing committed)."""
-    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        ends = consumer.end_offsets(parts)
-        messages: list[dict] = []
-        while any(consumer.position(tp) < ends[tp] for tp in parts):
-            for records in consumer.poll(timeout_ms=500).values():
-                messages.extend(orjson.loads(r.value) for r in records)
-        return messages
-    finally:
-        consumer.close()
-
-
-def series_ids(messages: list[dict]) -> list[str]:
-    return [m["id"] for m in messages if m["scope"] == "series"]
-
-
-def wait_until(run: Run, done: callable, what: str) -> None:
-    """Poll with a deadline (never sleep to synchronise on a guess)."""
-    deadline = time.monotonic() + DEADLINE_S
-    while not done():
-        if time.monotonic() > deadline:
-            lag = partition_lag(run.kafka)
-            pytest.fail(f"timed out waiting for {what} (partition, committed, end: {lag})\n{run.logs()}", pytrace=False)
-        if any(w.poll() not in (None, -9) for w in run.workers):
-            pytest.fail(f"a worker exited while waiting for {what}\n{run.logs()}", pytrace=False)
-        time.sleep(0.5)  # poll interval, not synchronisation: the condition decides
-
-
-def caught_up(run: Run) -> bool:
-    return all(committed == end for _, committed, end in partition_lag(run.kafka))
-
-
-@pytest.fixture
-def run(tmp_path: Path, kafka_broker: str) -> Iterator[Run]:
-    current = Run(tmp_path, kafka_broker)
-    yield current
-    current.stop()
 
 
 @pytest.fixture(scope="module")
@@ -146,10 +31,6 @@ def expect_series_anomalies(run: Run, expected: set[str]) -> list[str]:
                "the replay's series anomalies")  # fmt: skip
     wait_until(run, lambda: caught_up(run), "the group to commit every input offset")
     return series_ids(read_all(run.kafka, run.kafka.output_topic))
-
-
-def published_ids(run: Run) -> set[str]:
-    return {m["id"] for m in read_all(run.kafka, run.kafka.output_topic)}
 
 
 def expect_platform_incidents(run: Run, lines: list[bytes]) -> set[str]:
