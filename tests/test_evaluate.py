@@ -277,3 +277,12 @@ def test_evaluate_prints_the_breakdowns_beside_the_grafana_rule(tmp_path) -> Non
     for title in ("by cadence", "by kind", "by duration"):
         assert title in shown.output
     assert "grafana 15m" in shown.output and "900 s" in shown.output
+
+
+def test_simulate_refuses_an_unknown_mix_in_one_line() -> None:
+    from typer.testing import CliRunner
+
+    from streams.cli import app
+
+    result = CliRunner().invoke(app, ["simulate", "--mix", "weekly", "--hours", "1", "--accounts", "4"])
+    assert result.exit_code == 2 and "expected one of minute, broad, slow" in result.output

@@ -22,7 +22,7 @@ from streams.errors import InputError
 from streams.evaluate import Scores, breakdown, score, targets_met
 from streams.grafana_rule import grafana_rule_events
 from streams.replay import ReplaySummary, open_events, replay, replay_file
-from streams.simulate import FIXED_START_MS, SimulationSpec, simulate, start_ending_at, write_simulation
+from streams.simulate import FIXED_START_MS, MIXES, SimulationSpec, simulate, start_ending_at, write_simulation
 from streams.settings import load_settings
 
 #: Pending periods of the Grafana rule scored beside dipwatch, in minutes.
@@ -112,6 +112,8 @@ def simulate_command(
 ) -> None:
     """Write a realistic live stream with labelled incidents (events.jsonl) and its truth.json."""
     with one_line_errors():
+        if mix not in MIXES:
+            raise InputError(f"--mix {mix!r}: expected one of {', '.join(MIXES)}")
         start_ms = _simulation_start_ms(start, hours)
         with stderr.status(f"simulating {accounts} accounts for {hours:g} h (seed {seed})"):
             spec = SimulationSpec(seed=seed, accounts=accounts, hours=hours, start_ms=start_ms, mix=mix)
