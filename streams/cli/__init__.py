@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from streams.cli import demo, live, offline, ops
+from streams import __version__
+from streams.cli import demo, live, offline, ops, report
 
 app = typer.Typer(
     name="dipwatch",
@@ -18,9 +19,18 @@ app = typer.Typer(
 )
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"dipwatch {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _setup(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each choice made.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -32,5 +42,6 @@ offline.register(app)
 demo.register(app)
 live.register(app)
 ops.register(app)
+report.register(app)
 
 __all__ = ["app"]

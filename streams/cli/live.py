@@ -70,7 +70,7 @@ def produce_command(
     batch: Annotated[int, typer.Option(min=1, max=10_000, help="Updates per message (a JSON array when > 1).")] = 1,
     config: ConfigOption = None,
 ) -> None:
-    """Publish a JSON Lines file to the input topic, each series always on its own partition."""
+    """Publish a JSON Lines file to the input topic, each series always on the same partition."""
     with one_line_errors():
         kafka = load_settings(config).kafka
         if not file.is_file():

@@ -14,9 +14,10 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from streams.cli.errors import one_line_errors, stderr
 from streams.cli.options import ConfigOption
-from streams.cli.tables import render_breakdown, render_table, summary_table
-from streams.codec import decode_line, event_to_dict, parse_time_ms
-from streams.engine import AnomalyEvent, DetectorConfig, Update
+from streams.cli.rejects import RejectSpool
+from streams.cli.tables import render_breakdown, render_table, summary_table, verdict
+from streams.codec import decode_line, decode_lines, event_to_dict, format_time, parse_time_ms
+from streams.engine import AnomalyEvent, DetectorConfig, Update, series_key
 from streams.engine.config import MINUTE_MS
 from streams.errors import InputError
 from streams.evaluate import Scores, breakdown, score, targets_met
@@ -36,7 +37,7 @@ def replay_command(
     ] = None,
     config: ConfigOption = None,
     rejects: Annotated[
-        Path | None, typer.Option("--rejects", help="Write rejected lines with their reason here.")
+        Path | None, typer.Option("--rejects", help="Write each rejected line here, with its line number and reason.")
     ] = None,
     influx: Annotated[
         bool, typer.Option("--influx", help="Also write counts, states and events to InfluxDB.")
@@ -47,26 +48,50 @@ def replay_command(
         settings = load_settings(config)
         if not events.exists():
             raise InputError(f"{events} does not exist")
-        found, summary = _replay_with_progress(events, output, rejects, settings.detector.to_config())
-        stderr.print(summary_table(summary))
+        spool = RejectSpool()
+        try:
+            found, summary = _replay_with_progress(events, output, spool, settings.detector.to_config())
+            first_lines = _write_rejects(spool, events, rejects)
+        finally:
+            spool.close()
+        stderr.print(summary_table(summary, first_lines, rejects))
         if influx:
             from streams.cli.ops import write_history  # only this option needs the InfluxDB client
 
             write_history(events, found, settings)
 
 
+#: Rejected lines whose numbers the summary names.
+_REJECTS_SHOWN = 5
+
+
+def _write_rejects(spool: RejectSpool, events: Path, rejects: Path | None) -> list[int]:
+    """Write the numbered rejects to `rejects` (when given); return the first lines, for the summary."""
+    first: list[int] = []
+    with _open_out(rejects, to_stdout=False) as out:
+        for record in spool.numbered(events):
+            if len(first) < _REJECTS_SHOWN:
+                first.append(record["line"])
+            if out is None:
+                if len(first) == _REJECTS_SHOWN:
+                    break
+                continue
+            out.write(orjson.dumps(record) + b"\n")
+    return first
+
+
 def _replay_with_progress(
-    events: Path, output: Path | None, rejects: Path | None, config: DetectorConfig
+    events: Path, output: Path | None, reject_sink: RejectSpool, config: DetectorConfig
 ) -> tuple[list[AnomalyEvent], ReplaySummary]:
     size = events.stat().st_size if events.is_file() else 0
-    with _open_out(output) as out, _open_out(rejects, to_stdout=False) as reject_sink:
+    with _open_out(output) as out:
         with Progress(
             "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
             TimeRemainingColumn(), console=stderr, transient=True,
         ) as progress:  # fmt: skip
             task = progress.add_task(f"replaying {events.name}", total=size or None)
             return replay_file(
-                events, out, config, rejects=reject_sink,
+                events, out, config, rejects=reject_sink,  # type: ignore[arg-type]
                 on_progress=lambda done: progress.update(task, completed=done),
             )  # fmt: skip
 
@@ -147,15 +172,20 @@ def evaluate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON instead.")] = False,
 ) -> None:
     """Replay, then score dipwatch and the usual Grafana rule side by side against the truth,
-    overall and broken down by poll cadence, incident kind and duration."""
+    overall and broken down by poll cadence, incident kind and duration.
+
+    Exits 1 when dipwatch misses a target, so it can gate a CI job."""
     with one_line_errors():
         detector = load_settings(config).detector.to_config()
-        truth_doc = _read_truth(truth)
+        truth_doc = read_truth(truth)
         with open_events(events) as source:
             lines = source.readlines()
+        for warning in mismatch_warnings(lines, truth_doc):
+            stderr.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
         found = detector_events(lines, detector)
         results = [score(found_events, truth_doc, detector=name) for name, found_events in found]
         parts = {name: breakdown(found_events, truth_doc) for name, found_events in found}
+        met = targets_met(results[0])
         if as_json:
             payload = [
                 {**r.as_dict(), "targets_met": targets_met(r),
@@ -165,9 +195,12 @@ def evaluate_command(
             sys.stdout.buffer.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")
         else:
             console = Console()
-            console.print(render_table(results))
+            console.print(render_table(results, console.width))
             for dimension in ("cadence", "kind", "duration"):
                 console.print(render_breakdown(dimension, {name: p[dimension] for name, p in parts.items()}))
+            console.print(verdict(results[0]), style="bold green" if all(met.values()) else "bold red")
+    if not all(met.values()):
+        raise typer.Exit(1)
 
 
 def detector_events(lines: list[bytes], config: DetectorConfig) -> list[tuple[str, list[dict]]]:
@@ -182,12 +215,56 @@ def detector_events(lines: list[bytes], config: DetectorConfig) -> list[tuple[st
     return found
 
 
+def mismatch_warnings(lines: list[bytes], truth: dict) -> list[str]:
+    """Why these events and this truth may not belong together: scores of unrelated files are zeros
+    that look like a bad detector."""
+    updates: list[Update] = []
+    rejected = 0
+    for start in range(0, len(lines), 512):
+        batch = [line.rstrip(b"\r\n") for line in lines[start : start + 512]]
+        found, rejects = decode_lines(batch)
+        updates += found
+        rejected += len(rejects)
+    return truth_mismatches(updates, rejected, truth)
+
+
+def truth_mismatches(updates: list[Update], rejected: int, truth: dict) -> list[str]:
+    """`mismatch_warnings` for updates already decoded, with the number of lines rejected."""
+    if not updates and not rejected:
+        return ["the events file is empty: nothing to score"]
+    if not updates:
+        return [f"every one of the {rejected:,} lines was rejected: nothing to score"]
+    incidents = truth.get("incidents", []) + truth.get("platform_incidents", [])
+    if not incidents:
+        return ["the truth lists no incident: recall and precision say nothing"]
+    warnings = []
+    keys = {u.key for u in updates}
+    platforms = {(u.platform, u.metric) for u in updates}
+    series_truth = truth.get("incidents", [])
+    if series_truth and not any(_truth_key(i) in keys for i in series_truth):
+        warnings.append("no series of the truth's incidents appears in the events: were they written together?")
+    elif not series_truth and not any((i["platform"], i["metric"]) in platforms for i in incidents):
+        warnings.append("no platform and metric of the truth appears in the events")
+    first, last = min(u.ts_ms for u in updates), max(u.ts_ms for u in updates)
+    onsets = [int(i["onset_ms"]) for i in incidents]
+    if not any(first <= onset <= last for onset in onsets):
+        warnings.append(
+            f"the events span {format_time(first)} to {format_time(last)}, and no incident of the truth "
+            "starts inside it: were they written together?"
+        )
+    return warnings
+
+
 def evaluate_lines(lines: list[bytes], truth: dict, config: DetectorConfig) -> list[Scores]:
     """dipwatch first, then the Grafana-style rule for each pending period."""
     return [score(found, truth, detector=name) for name, found in detector_events(lines, config)]
 
 
-def _read_truth(path: Path) -> dict:
+def _truth_key(incident: dict) -> str:
+    return series_key(incident["platform"], incident["account"], incident["metric"], incident.get("post"))
+
+
+def read_truth(path: Path) -> dict:
     try:
         truth = orjson.loads(path.read_bytes())
     except FileNotFoundError as error:

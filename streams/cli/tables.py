@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
 
-from streams.evaluate import TARGETS, GroupScores, Scores, Target, targets_met
+from streams.evaluate import TARGETS, GroupScores, Scores, Target, is_met, targets_met
 from streams.replay import ReplaySummary
 
 
-def summary_table(summary: ReplaySummary) -> Table:
-    """The replay summary as a small two-column table."""
+def summary_table(summary: ReplaySummary, reject_lines: list[int] | None = None,
+                  rejects_path: Path | None = None) -> Table:  # fmt: skip
+    """The replay summary as a small two-column table: what was read and, given the first rejected
+    lines (None where the command cannot keep rejects), where the rejects are."""
     table = Table(title="replay summary", show_header=False, title_justify="left")
     table.add_column(style="bold")
-    table.add_column(justify="right")
-    table.add_row("updates read", f"{summary.updates:,}")
+    table.add_column(justify="right", overflow="fold")
     rejected = sum(summary.rejected.values())
-    reasons = ", ".join(f"{r} {n}" for r, n in sorted(summary.rejected.items()))
-    table.add_row("rejected", f"{rejected:,}" + (f" ({reasons})" if reasons else ""))
+    if summary.updates == 0 and rejected == 0:
+        table.add_row("input", "empty: no line to replay")
+    table.add_row("updates read", f"{summary.updates:,}")
+    table.add_row("rejected", f"{rejected:,}")
+    for reason, count in sorted(summary.rejected.items()):
+        table.add_row(f"  {reason}", f"{count:,}")
+    if reject_lines:
+        more = " …" if rejected > len(reject_lines) else ""
+        table.add_row("  at lines", ", ".join(f"{n:,}" for n in reject_lines) + more)
+    if rejected and reject_lines is not None:  # only commands that can keep rejects say where they are
+        table.add_row("  kept in", str(rejects_path) if rejects_path else "not kept: add --rejects FILE to see them")
     table.add_row("duplicates / too late", f"{summary.duplicates:,} / {summary.too_late:,}")
     table.add_row("series", f"{summary.series:,}")
     for name, count in sorted(summary.anomalies.items()):
@@ -46,8 +57,8 @@ _ROWS: tuple[tuple[str, str, Callable[[Scores], str]], ...] = (
     ("long_glitches_handled", "long glitches handled", lambda s: _percent(s.long_glitches_handled)),
     ("false_recoveries", "false recoveries", lambda s: str(s.false_recoveries)),
     ("duplicate_pages", "duplicate pages", lambda s: str(s.duplicate_pages)),
-    ("platform_found", "platform incidents found", lambda s: f"{s.platform_found}/{s.platform_total}"),
-    ("platform_classified", "platform incidents classified", lambda s: f"{s.platform_classified}/{s.platform_total}"),
+    ("platform_found", "platform found", lambda s: f"{s.platform_found}/{s.platform_total}"),
+    ("platform_classified", "platform classified", lambda s: f"{s.platform_classified}/{s.platform_total}"),
     ("stall_recall", "growth stalls found", lambda s: _percent(s.stall_recall)),
     ("time_to_page_p50_min", "time to page p50", lambda s: _minutes(s.time_to_page_p50_min)),
     ("time_to_page_p90_min", "time to page p90", lambda s: _minutes(s.time_to_page_p90_min)),
@@ -57,7 +68,7 @@ _ROWS: tuple[tuple[str, str, Callable[[Scores], str]], ...] = (
 def _target_text(target: Target) -> str:
     symbol = {">=": "≥", "<=": "≤", "==": "="}[target.comparison]
     if isinstance(target.threshold, str):
-        return f"{symbol} {target.threshold.replace('_', ' ')}"
+        return "= all" if target.threshold.endswith("_total") else f"{symbol} {target.threshold.replace('_', ' ')}"
     if target.metric.endswith("_min"):
         return f"{symbol} {target.threshold:g} min"
     if isinstance(target.threshold, float):
@@ -68,28 +79,57 @@ def _target_text(target: Target) -> str:
 #: The detector whose cells are coloured: green when its target is met, red when not.
 _HIGHLIGHT = "dipwatch"
 
+ScoreRow = tuple[str, list[str], str, list["bool | None"]]
 
-def render_table(results: list[Scores]) -> Table:
-    """Detectors side by side, one row per metric; the `_HIGHLIGHT` detector's cells green when met, red when not."""
-    table = Table(title="dipwatch evaluation")
-    table.add_column("metric")
-    for result in results:
-        table.add_column(result.detector, justify="right")
-    table.add_column("target")
+
+def score_rows(results: list[Scores]) -> list[ScoreRow]:
+    """Per metric: its label, one cell per detector, the target, and per cell whether the highlighted
+    detector met it (None for the other detectors and for metrics without a target)."""
     targets = {target.metric: target for target in TARGETS}
-    # Per column: the highlighted detector's targets met, None for the others.
     met = [targets_met(result) if result.detector == _HIGHLIGHT else None for result in results]
+    rows: list[ScoreRow] = []
     for metric, label, show in _ROWS:
         target = targets.get(metric)
-        cells: list[str | Text] = [label]
-        for result, result_met in zip(results, met):
-            style = ""
-            if target is not None and result_met is not None:
-                style = "green" if result_met[metric] else "bold red"
-            cells.append(Text(show(result), style=style))
-        cells.append(_target_text(target) if target is not None else "")
-        table.add_row(*cells)
+        cells = [_cell(metric, result, show) for result in results]
+        flags = [None if target is None or m is None else m[metric] for m in met]
+        rows.append((label, cells, _target_text(target) if target is not None else "", flags))
+    return rows
+
+
+def _cell(metric: str, result: Scores, show: Callable[[Scores], str]) -> str:
+    if metric == "page_precision" and result.pages == 0:
+        return "no pages"  # a precision of nothing paged is no evidence of precision
+    return show(result)
+
+
+def render_table(results: list[Scores], width: int = 120) -> Table:
+    """Detectors side by side, one row per metric; the `_HIGHLIGHT` detector's cells green when met, red when not.
+
+    Below 100 columns the detector names stand on two lines ("grafana" over "15m"), so the table
+    fits 80 columns without cutting a value."""
+    table = Table(title="dipwatch evaluation", title_justify="left", show_edge=False)
+    table.add_column("metric", overflow="fold", min_width=21)
+    for result in results:
+        header = result.detector.replace(" ", "\n", 1) if width < 100 else result.detector
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("target", no_wrap=True)
+    for label, cells, target, flags in score_rows(results):
+        styled = [Text(c, style="" if ok is None else ("green" if ok else "bold red")) for c, ok in zip(cells, flags)]
+        table.add_row(label, *styled, target)
     return table
+
+
+def verdict(scores: Scores) -> str:
+    """One sentence: every target met, or which were missed and by how much."""
+    labels = {metric: (label, show) for metric, label, show in _ROWS}
+    missed = [t for t in TARGETS if not is_met(scores, t)]
+    if not missed:
+        return f"{scores.detector} met all {len(TARGETS)} targets."
+    details = "; ".join(
+        f"{labels[t.metric][0]} {_cell(t.metric, scores, labels[t.metric][1])} (target {_target_text(t)})"
+        for t in missed
+    )
+    return f"{scores.detector} missed {len(missed)} of {len(TARGETS)} targets: {details}."
 
 
 def _share(part: int, whole: int) -> str:
