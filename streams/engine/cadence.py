@@ -56,20 +56,27 @@ def quiet_after_ms(poll_ms: float, spread_ms: float) -> int:
     return int(2 * poll_ms + 4 * spread_ms)
 
 
-def learn_gap(gap_ms: float, spread_ms: float, gap: int, young: bool = False) -> tuple[float, float]:
+def learn_gap(gap_ms: float, spread_ms: float, gap: int, young: int = 0) -> tuple[float, float]:
     """The running median and spread of a series' gaps between updates, after one more gap.
 
     A running median moves by a fixed ratio towards each new gap, so a missed poll (a gap of 2-5
-    intervals) barely moves it; the first gap seeds it. `young`: take the larger step.
+    intervals) barely moves it; the first gap seeds it. `young`, the number of gaps seen while a
+    series is young (0 after): the mean of the gaps so far, leaving out missed polls, or a larger step.
 
     >>> median, spread = 0.0, 0.0
     >>> for gap in [300_000] + [60_000] * 60 + [300_000] + [60_000] * 20:
-    ...     median, spread = learn_gap(median, spread, gap, young=True)
+    ...     median, spread = learn_gap(median, spread, gap, young=3)
     >>> round(median), round(spread)
-    (60000, 6076)
+    (60001, 6051)
     """
     if gap_ms <= 0.0:
         return float(gap), 0.0
+    if young and 0.6 * gap_ms < gap < 1.6 * gap_ms:
+        # Few gaps seen: their plain mean (missed polls left out) is far closer than small steps.
+        median = gap_ms + (gap - gap_ms) / young
+        deviation = gap - median
+        spread_ms += ((deviation if deviation >= 0.0 else -deviation) - spread_ms) * SPREAD_ALPHA
+        return median, spread_ms
     up = GAP_STEP_YOUNG if young else GAP_STEP
     if gap > gap_ms:
         median = gap_ms * up

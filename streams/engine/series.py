@@ -111,7 +111,7 @@ def step(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outc
     """
     phase = state.phase
     if state.last_ts >= 0:
-        young = state.n < GAP_YOUNG_UPDATES
+        young = state.n if state.n < GAP_YOUNG_UPDATES else 0  # n - 1 gaps seen before this one
         state.gap_ms, state.gap_spread = learn_gap(state.gap_ms, state.gap_spread, ts - state.last_ts, young)
     state.prev_ts = state.last_ts
     state.last_ts = ts
@@ -227,14 +227,14 @@ def _below_peak(
     drawdown = state.peak - value
     limit = threshold(state.peak, state.noise, cfg)
     if state.peak_before_jump >= 0.0:
-        # The last update jumped up; falling straight back means it was a spike, not a new level:
-        # the drop is judged against the peak before the spike (it may still be one).
+        # The last update jumped up; falling straight back means it was a spike, not a new level.
+        # Falling far below the level before the jump too is a drop, and the jump was growth: the
+        # drop is then judged against the jump (a fast-growing post's true level).
         state.peak_before_jump, before_jump = -1.0, state.peak_before_jump
         if drawdown >= limit:
-            state.peak = max(before_jump, value)
-            drawdown = state.peak - value
-            limit = threshold(state.peak, state.noise, cfg)
-            if drawdown < limit:
+            before = max(before_jump, value)
+            if before - value < threshold(before, state.noise, cfg):
+                state.peak = before
                 return None
     if drawdown >= limit and state.n > cfg.warmup_updates and _beyond_rounding(state.peak, value, last, cfg):
         return _open_dip(state, ts, value, last, cfg)
@@ -387,8 +387,10 @@ def _step_paged(state: SeriesState, ts: int, value: float, last: float, cfg: Det
     restored = state.restored
     if restored >= 0.0:
         state.restored = -1.0
-        # The step held: a level shift back (a restore), not the first polls of a burst still climbing.
-        if -_RESTORE_SETTLE * state.loss <= value - restored <= _RESTORE_SETTLE * state.loss:
+        # The step held: a level shift back (a restore), not the first polls of a burst still
+        # climbing; a count may go on growing meanwhile, up to twice its old pace.
+        settle = _RESTORE_SETTLE * state.loss
+        if -settle <= value - restored <= settle + 2.0 * state.dip_rate * (ts - state.prev_ts):
             _return_to_normal(state, value)
             return from_dip("recovered", state, ts, cause=Cause.OUTAGE)
     if before - third <= _STEADY_BEFORE * state.loss and _is_restore(state, ts, value, last, before, cfg):
