@@ -175,17 +175,20 @@ def _step_plain_run(
 ) -> int:
     """Apply updates from `index` while they are plain; return the index of the first that is not."""
     if state.phase != OK or state.n < GAP_YOUNG_UPDATES or state.peak_before_jump >= 0.0:
-        return index
+        return index  # a young series learns its cadence in step()
     peak, last, noise, mean = state.peak, state.last_value, state.noise, state.step_mean
     # Bounds from the threshold without its noise term, at the run's start: thresholds never fall
     # below them while the run lasts, so what passes here is plain under step()'s rules too.
     floor = threshold(peak, 0.0, cfg)
-    quarter = min(_DECLINE_START * floor, _ATTRITION_START * peak)
+    quarter = _DECLINE_START * floor
+    if quarter > _ATTRITION_START * peak:
+        quarter = _ATTRITION_START * peak
     dip_floor = peak - quarter
     window_end = state.growth.start_ts + cfg.stall_window_ms
     ring, ring_i = state.ring, state.ring_i
     alpha = _NOISE_ALPHA
     gap_ms, spread, prev = state.gap_ms, state.gap_spread, state.last_ts
+    up, down, spread_alpha = _GAP_UP, _GAP_DOWN, SPREAD_ALPHA  # locals: globals cost a lookup per use
     start = index
     for ts, value in islice(items, start, None):
         if value <= dip_floor or value - peak >= floor or ts >= window_end:
@@ -193,11 +196,11 @@ def _step_plain_run(
         gap = ts - prev
         prev = ts
         if gap > gap_ms:
-            gap_ms = gap if gap < gap_ms * _GAP_UP else gap_ms * _GAP_UP
+            gap_ms = gap if gap < gap_ms * up else gap_ms * up
         elif gap < gap_ms:
-            gap_ms = gap if gap > gap_ms * _GAP_DOWN else gap_ms * _GAP_DOWN
+            gap_ms = gap if gap > gap_ms * down else gap_ms * down
         deviation = gap - gap_ms
-        spread += ((deviation if deviation >= 0.0 else -deviation) - spread) * SPREAD_ALPHA
+        spread += ((deviation if deviation >= 0.0 else -deviation) - spread) * spread_alpha
         change = value - last
         mean += (change - mean) * alpha
         deviation = change - mean
