@@ -284,6 +284,7 @@ def event_to_dict(event: AnomalyEvent) -> dict[str, object]:
         "affected": event.affected,
         "of": event.of,
         "message": event.message,
+        "evidence": None if event.evidence is None else event.evidence.value,
         "id": event.event_id,
         "incident": event.incident_id,
     }

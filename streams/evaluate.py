@@ -351,3 +351,113 @@ def is_met(scores: Scores, target: Target) -> bool:
 def targets_met(scores: Scores) -> dict[str, bool]:
     """Each target of TARGETS by metric name: met or not (a missing time to page is not met)."""
     return {target.metric: is_met(scores, target) for target in TARGETS}
+
+
+# --- where it fails: the same scores broken down by cadence, incident kind and duration -----------
+
+#: Duration classes of incidents that end (first correct poll minus onset), in minutes.
+DURATION_CLASSES: tuple[tuple[str, float], ...] = (
+    ("< 5 min", 5), ("5-15 min", 15), ("15-60 min", 60), ("1-6 h", 360), ("> 6 h", math.inf),
+)
+
+
+@dataclass(frozen=True)
+class GroupScores:
+    """One group of incidents (a cadence, a kind, a duration class) and how a detector did on it.
+
+    `pages` and `page_precision` are only known per cadence (a page belongs to a series, and each
+    series has one cadence); for kinds and durations they are None.
+    """
+
+    group: str
+    incidents: int
+    page_incidents: int
+    paged_incidents: int
+    page_recall: float
+    glitch_incidents: int
+    glitches_paged: int
+    glitch_page_rate: float
+    glitch_recall: float
+    long_glitches: int
+    long_glitches_handled: float
+    false_recoveries: int
+    time_to_page_p50_min: float | None
+    time_to_page_p90_min: float | None
+    pages: int | None = None
+    page_precision: float | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _duration_class(row: dict) -> str:
+    if row.get("end_ms") is None:
+        return "no end"
+    minutes = (int(row["end_ms"]) - int(row["onset_ms"])) / MINUTE_MS
+    return next(name for name, limit in DURATION_CLASSES if minutes < limit)
+
+
+def _group_scores(
+    name: str, rows: list[dict], incidents: dict[str, _Incident], matches: _Matches,
+    orphan_recoveries: int, pages: int | None, false_pages: int | None,
+) -> GroupScores:  # fmt: skip
+    chosen = [incidents[str(row["id"])] for row in rows]
+    page_incidents = [i for i in chosen if i.expect == "page"]
+    paged = [i for i in page_incidents if matches.of(i, PAGE)]
+    minutes = [(_by_decided(matches.of(i, PAGE)[0]) - i.onset_ms) / MINUTE_MS for i in paged]
+    glitches = [i for i in chosen if i.expect == "glitch"]
+    glitches_paged = sum(bool(matches.of(i, PAGE)) for i in glitches)
+    flagged = sum(bool(matches.of(i, GLITCH)) and not matches.of(i, PAGE) for i in glitches)
+    long_glitches = [i for i in page_incidents if i.recovers]
+    handled = sum(_is_long_glitch_handled(matches, i) for i in long_glitches)
+    false_recoveries = orphan_recoveries + sum(
+        not _is_valid_recovery(r, i) for i in chosen for r in matches.of(i, RECOVERY)
+    )
+    precision = None
+    if pages is not None and false_pages is not None:
+        precision = _ratio(pages - false_pages, pages, 1.0)
+    return GroupScores(
+        group=name, incidents=len(chosen), page_incidents=len(page_incidents), paged_incidents=len(paged),
+        page_recall=_ratio(len(paged), len(page_incidents), 1.0), glitch_incidents=len(glitches),
+        glitches_paged=glitches_paged, glitch_page_rate=_ratio(glitches_paged, len(glitches), 0.0),
+        glitch_recall=_ratio(flagged, len(glitches), 1.0), long_glitches=len(long_glitches),
+        long_glitches_handled=_ratio(handled, len(long_glitches), 1.0), false_recoveries=false_recoveries,
+        time_to_page_p50_min=nearest_rank(minutes, 50), time_to_page_p90_min=nearest_rank(minutes, 90),
+        pages=pages, page_precision=precision,
+    )  # fmt: skip
+
+
+def breakdown(events: Iterable[dict], truth: dict) -> dict[str, list[GroupScores]]:
+    """Series-level scores per poll cadence (`cadence`, in seconds), incident cause (`kind`) and
+    duration class (`duration`), matched by the same rules as `score()`."""
+    parsed = [_parse_event(raw) for raw in events]
+    matchable = [e for e in parsed if e.scope == "series" and e.kind in (PAGE, GLITCH, RECOVERY)]
+    rows = list(truth.get("incidents", []))
+    incidents = {str(row["id"]): _parse_incident(row) for row in rows}
+    matches = _match_series(matchable, list(incidents.values()))
+    poll_ms: dict[str, int] = truth.get("series_poll_ms", {})
+    true_page_ids = {id(e) for i in incidents.values() if i.expect == "page" for e in matches.of(i, PAGE)}
+    out: dict[str, list[GroupScores]] = {}
+    cadences = sorted(set(poll_ms.values()) | {int(r.get("poll_ms", 0)) for r in rows if "poll_ms" in r})
+    by_cadence = []
+    for cadence in cadences:
+        chosen = [r for r in rows if int(r.get("poll_ms", poll_ms.get(incidents[str(r["id"])].key, 0))) == cadence]
+        on_it = [e for e in matchable if poll_ms.get(e.key) == cadence]
+        pages = [e for e in on_it if e.kind == PAGE]
+        orphans = sum(1 for e in matches.orphans if e.kind == RECOVERY and poll_ms.get(e.key) == cadence)
+        false_pages = sum(id(e) not in true_page_ids for e in pages)
+        by_cadence.append(
+            _group_scores(f"{cadence // 1000} s", chosen, incidents, matches, orphans, len(pages), false_pages)
+        )
+    out["cadence"] = by_cadence
+    causes = sorted({str(r["cause"]) for r in rows})
+    out["kind"] = [
+        _group_scores(c, [r for r in rows if r["cause"] == c], incidents, matches, 0, None, None) for c in causes
+    ]
+    classes = [name for name, _ in DURATION_CLASSES] + ["no end"]
+    out["duration"] = [
+        _group_scores(d, chosen, incidents, matches, 0, None, None)
+        for d in classes
+        if (chosen := [r for r in rows if _duration_class(r) == d])
+    ]
+    return out

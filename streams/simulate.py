@@ -11,7 +11,8 @@ from pathlib import Path
 import orjson
 
 from streams.codec import format_time
-from streams.engine.config import HOUR_MS, MINUTE_MS
+from streams.engine.cadence import hold_polls
+from streams.engine.config import HOUR_MS, MINUTE_MS, DetectorConfig
 from streams.engine.types import series_key
 
 DAY_MS = 24 * HOUR_MS
@@ -52,7 +53,33 @@ _DISPLAY_FAULTS = frozenset({*_GLITCH_KINDS, "outage"})
 _EXPECT = {
     "purge": "page", "removal": "page", "attrition": "page", "outage": "page", "reach": "stall",
     "viral": "none", "glitch_zero": "glitch", "glitch_pct": "glitch", "glitch_stale": "glitch",
+    "glitch_long": "page",
 }
+#: Where a display fault shows a wrong value again: ends with the right value, so recovers.
+_RECOVERING = frozenset({*_GLITCH_KINDS, "outage", "glitch_long"})
+
+# --- the broad mix: streams as hard as real ones (`mix="broad"`) ---------------------------------
+#: Poll intervals of a real poller fleet (30 s to 15 min) and the share of series on each.
+BROAD_CADENCES_MS = (30_000, 60_000, 120_000, 300_000, 600_000, 900_000)
+_CADENCE_WEIGHTS = (15, 25, 15, 20, 12, 13)
+#: The "slow" mix: the broad mix with every series polled every 5, 10 or 15 minutes.
+_SLOW_CADENCE_WEIGHTS = (0, 0, 0, 1, 1, 1)
+#: Jitter of each poll around its slot, as a share of the interval: most pollers are steady, some not.
+_JITTER_SHARES, _JITTER_WEIGHTS = (1 / 6, 1 / 3), (70, 30)
+#: Missed polls: twice as common as in the minute mix.
+_BROAD_GAP_START = 0.02 / 3.5
+#: Daily rhythm: activity follows the local hour, peaking in the evening of the account's time zone.
+_RHYTHM_AMPLITUDE = (0.3, 0.95)
+_TZ_OFFSETS_H = (-8, -5, -3, 0, 1, 3, 5.5, 8, 9)
+#: Growth bursts (a post going viral): per series per day, Pareto sizes (tail index 1.3), capped.
+_BURSTS_PER_DAY, _BURST_TAIL, _BURST_MIN, _BURST_MAX = 0.5, 1.3, 0.03, 3.0
+#: After half of all purges the account regrows the lost share organically over 4-30 hours.
+_REGROWTH_SHARE, _REGROWTH_H = 0.5, (4.0, 30.0)
+#: Glitch lengths by class: short (within the hold), just under / just over the hold, long (hours).
+_GLITCH_CLASSES, _GLITCH_CLASS_WEIGHTS = ("short", "under", "over", "long"), (55, 18, 15, 12)
+#: Late batches: a poller holds a few polls of one series and sends them together, within the lateness.
+_BATCH_START, _BATCH_MAX_DELAY_MS = 0.01, 4 * MINUTE_MS
+_DEFAULTS = DetectorConfig()
 
 
 #: The default start of a simulated stream: a fixed whole hour (2026-11-18T08:00Z), so the same seed
@@ -89,8 +116,15 @@ class SimulationSpec:
     viral_share: float = 0.02
     glitches_per_day: float = 1.5
     platform_incidents: bool = True
+    #: "minute": every series polled once a minute (`poll_ms`); "broad": cadences of 30 s to 15 min
+    #: with jitter and missed polls, late batches, daily rhythms, growth bursts, regrowth after
+    #: purges and glitches of every length around each cadence's hold; "slow": broad, with every
+    #: series polled every 5 to 15 minutes.
+    mix: str = "minute"
 
     def __post_init__(self) -> None:
+        if self.mix not in MIXES:
+            raise ValueError(f"mix must be one of {', '.join(MIXES)}, got {self.mix!r}")
         for name, (low, high) in _SPEC_RANGES.items():
             if not low <= getattr(self, name) <= high:
                 raise ValueError(f"{name} must be in [{low}, {high}], got {getattr(self, name)}")
@@ -103,6 +137,8 @@ class SimulationSpec:
     def end_ms(self) -> int:
         return self.start_ms + int(self.hours * HOUR_MS)
 
+
+MIXES = ("minute", "broad", "slow")
 
 _SPEC_RANGES: dict[str, tuple[float, float]] = {
     "accounts": (1, 100_000), "hours": (0.01, 24 * 365), "poll_ms": (10_000, HOUR_MS),
@@ -158,6 +194,10 @@ class _Series:
     rates: list[tuple[int, float]] = field(default_factory=list)  # followers: (from_ms, growth per ms)
     busy: list[tuple[int, int]] = field(default_factory=list)
     incidents: list[_Incident] = field(default_factory=list)
+    poll_ms: int = 60_000
+    jitter: float = 1 / 6  # each poll lands within this share of the interval around its slot
+    rhythm: float = 0.0  # amplitude of the daily rhythm of growth (0: none)
+    rhythm_peak_ms: int = 0  # UTC time of day of the busiest hour
 
     @property
     def key(self) -> str:
@@ -167,13 +207,17 @@ class _Series:
 def simulate(spec: SimulationSpec) -> Simulation:
     """The whole run: world, incidents, values, lines in arrival order, and the truth about them."""
     rng = random.Random(spec.seed)
-    world = _build_world(rng, spec)
+    # The broad mix draws its extras from a second stream, so the minute mix stays as it was.
+    extra = random.Random(f"broad-{spec.seed}") if spec.mix != "minute" else None
+    world = _build_world(rng, spec, extra)
     groups = _schedule_platform_incidents(rng, spec, world)
-    _schedule_account_incidents(rng, spec, [s for s in world if s.post is None])
+    _schedule_account_incidents(rng, spec, [s for s in world if s.post is None], extra)
     _schedule_removals(rng, spec, world)
     _schedule_virals(rng, spec, world)
-    rendered = [(s, _render(rng, spec, s)) for s in world if s.ts]
-    updates, arrivals = _emit(rng, rendered)
+    if extra is not None:
+        _schedule_bursts(extra, spec, world)
+    rendered = [(s, _render(rng, spec, s, extra)) for s in world if s.ts]
+    updates, arrivals = _emit(rng, rendered, extra)
     ordered = [updates[i] for i in sorted(range(len(updates)), key=arrivals.__getitem__)]
     lines, malformed = _mix_in_malformed(rng, ordered, spec.malformed_lines)
     return Simulation(lines, _truth(spec, [s for s, _ in rendered], groups, len(updates), malformed))
@@ -196,7 +240,7 @@ def _log_uniform(rng: random.Random, low: float, high: float) -> float:
     return math.exp(rng.uniform(math.log(low), math.log(high)))
 
 
-def _build_world(rng: random.Random, spec: SimulationSpec) -> list[_Series]:
+def _build_world(rng: random.Random, spec: SimulationSpec, extra: random.Random | None) -> list[_Series]:
     world: list[_Series] = []
     for number in range(spec.accounts):
         platform, account = PLATFORMS[number % len(PLATFORMS)], f"acct{number:04d}"
@@ -206,9 +250,28 @@ def _build_world(rng: random.Random, spec: SimulationSpec) -> list[_Series]:
         world.append(followers)
         for index in range(1 if rng.random() < 0.7 else 2):
             world.extend(_post_series(rng, spec, platform, account, f"{_POST_PREFIX[platform]}{index + 1}"))
+    if extra is None:
+        for s in world:
+            s.poll_ms = spec.poll_ms
+    else:
+        _give_cadences_and_rhythms(extra, world, _SLOW_CADENCE_WEIGHTS if spec.mix == "slow" else _CADENCE_WEIGHTS)
+    gap_start = _GAP_START if extra is None else _BROAD_GAP_START
     for s in world:
-        s.ts = _poll_times(rng, max(spec.start_ms, s.publish_ms), spec.end_ms, spec.poll_ms)
+        s.ts = _poll_times(rng, max(spec.start_ms, s.publish_ms), spec.end_ms, s.poll_ms, s.jitter, gap_start)
     return world
+
+
+def _give_cadences_and_rhythms(extra: random.Random, world: list[_Series], weights: tuple[int, ...]) -> None:
+    """Broad mix: each series its own poll interval and jitter; each account a time zone and a rhythm."""
+    rhythm: dict[str, tuple[float, int]] = {}
+    for s in world:
+        s.poll_ms = extra.choices(BROAD_CADENCES_MS, weights)[0]
+        s.jitter = extra.choices(_JITTER_SHARES, _JITTER_WEIGHTS)[0]
+        if s.account not in rhythm:
+            # Busiest around 20:00 local time; the zone decides when that is in UTC.
+            peak_h = (20 - extra.choice(_TZ_OFFSETS_H) + extra.uniform(-2, 2)) % 24
+            rhythm[s.account] = (extra.uniform(*_RHYTHM_AMPLITUDE), int(peak_h * HOUR_MS))
+        s.rhythm, s.rhythm_peak_ms = rhythm[s.account]
 
 
 def _post_series(
@@ -227,16 +290,20 @@ def _post_series(
                     rng.uniform(2e-5, 2e-4), False) for metric in metrics]
 
 
-def _poll_times(rng: random.Random, first_ms: int, end_ms: int, poll_ms: int) -> list[int]:
-    """About one poll per poll_ms, jittered by a sixth of it (±10 s), in whole seconds, with rare gaps."""
-    rand, jitter_s = rng.random, poll_ms // 6000
+def _poll_times(
+    rng: random.Random, first_ms: int, end_ms: int, poll_ms: int, jitter: float = 1 / 6,
+    gap_start: float = _GAP_START,
+) -> list[int]:  # fmt: skip
+    """About one poll per poll_ms, jittered by `jitter` of it (a sixth: ±10 s a minute), in whole
+    seconds, with rare gaps of 2-5 polls."""
+    rand, jitter_s = rng.random, int(poll_ms * jitter) // 1000
     t = first_ms + int(rand() * poll_ms / 1000) * 1000
     out: list[int] = []
     skip = 0
     while t < end_ms:
         if skip:
             skip -= 1
-        elif rand() < _GAP_START:
+        elif rand() < gap_start:
             skip = 1 + int(rand() * 4)
         else:
             polled = t + (int(rand() * (2 * jitter_s + 1)) - jitter_s) * 1000
@@ -346,7 +413,9 @@ def _platform_glitch(
     return group
 
 
-def _schedule_account_incidents(rng: random.Random, spec: SimulationSpec, followers: list[_Series]) -> None:
+def _schedule_account_incidents(
+    rng: random.Random, spec: SimulationSpec, followers: list[_Series], extra: random.Random | None = None
+) -> None:
     pool = followers[:]
     rng.shuffle(pool)
     n_purge, n_attrition = round(spec.purge_share * len(pool)), round(spec.attrition_share * len(pool))
@@ -356,6 +425,8 @@ def _schedule_account_incidents(rng: random.Random, spec: SimulationSpec, follow
         size = max(_log_uniform(rng, 0.025, 0.15), 30 / s.size)
         if (t := _place(rng, [s], lo, hi, 0, _FOREVER_MS)) is not None:
             _book(s, _Incident("purge", t, size=size), t, _FOREVER_MS)
+            if extra is not None and extra.random() < _REGROWTH_SHARE:
+                _regrow_after(extra, s, t, size)
     for s in pool[n_purge:n_purge + n_attrition]:
         size, ramp = max(rng.uniform(0.03, 0.12), 40 / s.size), int(rng.uniform(2, 6) * HOUR_MS)
         # The whole bleed lies inside the run, so its full loss is seen.
@@ -364,6 +435,47 @@ def _schedule_account_incidents(rng: random.Random, spec: SimulationSpec, follow
     fast_growers = [s for s in pool[n_purge + n_attrition:] if s.rates[0][1] >= math.log1p(0.015) / DAY_MS]
     for s in fast_growers[:round(spec.reach_share * len(pool))]:
         _schedule_reach(rng, spec, s)
+    if extra is not None:
+        _schedule_slow_attrition(extra, spec, [s for s in pool if not s.incidents], n_attrition, lo, hi)
+
+
+def _schedule_slow_attrition(
+    extra: random.Random, spec: SimulationSpec, free: list[_Series], count: int, lo: int, hi: int
+) -> None:
+    """Broad mix: slow attrition far below a drop, a net loss of 0.4-1 % of the count over 3-6 h
+    (the loss is sized to beat the account's growth, which the daily rhythm may double)."""
+    for s in extra.sample(free, min(count, len(free))):
+        ramp = int(extra.uniform(3, 6) * HOUR_MS)
+        size = extra.uniform(0.004, 0.01) + 2 * s.rates[0][1] * ramp
+        if s.size * size < 40 or s.platform == "youtube":
+            # Below the absolute floor of any sane threshold, or within two steps of a display
+            # rounded to three digits (youtube): no count can show such a loss.
+            continue
+        if (t := _place(extra, [s], lo, min(hi, spec.end_ms - ramp - 30 * MINUTE_MS), 0, _FOREVER_MS)) is not None:
+            _book(s, _Incident("attrition", t, size=size, ramp_ms=ramp), t, _FOREVER_MS)
+
+
+def _regrow_after(extra: random.Random, s: _Series, t: int, size: float) -> None:
+    """Organic regrowth after a purge: the account grows back the lost share over hours, by its
+    usual rhythm; the count climbs past its old level although nothing was restored."""
+    hours = extra.uniform(*_REGROWTH_H)
+    start_ms, normal = s.rates[0]
+    s.rates.append((max(t, start_ms + 1), normal - math.log1p(-size) / (hours * HOUR_MS)))
+
+
+def _schedule_bursts(extra: random.Random, spec: SimulationSpec, world: list[_Series]) -> None:
+    """Broad mix: heavy-tailed growth bursts (a post going viral) on followers, 5-60 minutes each."""
+    for s in world:
+        if not s.ts or s.post is not None:
+            continue
+        expected = _BURSTS_PER_DAY * spec.hours / 24
+        for _ in range(sum(extra.random() < expected / 4 for _ in range(4))):
+            size = min(_BURST_MAX, _BURST_MIN * extra.paretovariate(_BURST_TAIL))
+            ramp = int(extra.uniform(5, 60) * MINUTE_MS)
+            lo = max(spec.start_ms + _WARMUP_MS, s.ts[0] + 30 * MINUTE_MS)
+            t = _place(extra, [s], lo, spec.end_ms - _TAIL_MS, 0, ramp)
+            if t is not None:
+                _book(s, _Incident("viral", t, size=size, ramp_ms=ramp), t, t + ramp)
 
 
 def _schedule_reach(rng: random.Random, spec: SimulationSpec, s: _Series) -> None:
@@ -418,7 +530,7 @@ def _schedule_virals(rng: random.Random, spec: SimulationSpec, world: list[_Seri
 # --- values: trend, level changes, noise, display ---------------------------------------------------
 
 
-def _render(rng: random.Random, spec: SimulationSpec, s: _Series) -> list[int]:
+def _render(rng: random.Random, spec: SimulationSpec, s: _Series, extra: random.Random | None = None) -> list[int]:
     """The displayed value at each poll of s after every incident; fills in each incident's truth."""
     true = _true_counts(rng, s)
     shown = [_three_digits(v) for v in true] if s.platform == "youtube" else true
@@ -428,7 +540,10 @@ def _render(rng: random.Random, spec: SimulationSpec, s: _Series) -> list[int]:
             inc.applied = _apply_display_fault(s, inc, true, shown, displayed)
         else:
             _measure_level_change(s, inc, shown)
-    _place_glitches(rng, spec, s, true, shown, displayed)
+    if extra is None:
+        _place_glitches(rng, spec, s, true, shown, displayed)
+    else:
+        _place_broad_glitches(extra, spec, s, true, shown, displayed)
     return displayed
 
 
@@ -440,20 +555,30 @@ def _three_digits(value: int) -> int:
     return value - value % step
 
 
+def _activity_clock(s: _Series, t: float) -> float:
+    """Event time warped by the daily rhythm: it runs fast in busy hours and slow at night, so
+    growth measured on it follows the rhythm (activity 1 + A cos(hour - peak), mean 1)."""
+    if s.rhythm <= 0.0:
+        return t
+    phase = 2 * math.pi / DAY_MS
+    return t + s.rhythm / phase * math.sin(phase * (t - s.rhythm_peak_ms))
+
+
 def _trend(s: _Series) -> list[float]:
+    clock = _activity_clock
     if s.post is not None:
         # A post's count saturates: growth halves every half-life after publication.
-        decay = math.log(2) / s.half_life_ms
-        return [-s.size * math.expm1(-(t - s.publish_ms) * decay) for t in s.ts]
+        decay, published = math.log(2) / s.half_life_ms, clock(s, s.publish_ms)
+        return [-s.size * math.expm1(-(clock(s, t) - published) * decay) for t in s.ts]
     logs = [math.log(s.size)]
     for (t0, rate), (t1, _) in zip(s.rates, s.rates[1:]):
-        logs.append(logs[-1] + rate * (t1 - t0))
+        logs.append(logs[-1] + rate * (clock(s, t1) - clock(s, t0)))
     out, segment, last = [], 0, len(s.rates) - 1
     for t in s.ts:
         while segment < last and t >= s.rates[segment + 1][0]:
             segment += 1
         t0, rate = s.rates[segment]
-        out.append(math.exp(logs[segment] + rate * (t - t0)))
+        out.append(math.exp(logs[segment] + rate * (clock(s, t) - clock(s, t0))))
     return out
 
 
@@ -556,10 +681,99 @@ def _try_glitch(rng: random.Random, s: _Series, t: int, true: list[int], shown: 
             return
 
 
+def _place_broad_glitches(extra: random.Random, spec: SimulationSpec, s: _Series, true: list[int],
+                          shown: list[int], displayed: list[int]) -> None:
+    """Broad mix: glitches of every length on the series' own cadence, labelled by the hold.
+
+    A fault whose wrong polls all fall inside the hold on this cadence is a glitch; one that shows
+    a wrong value after it is a long glitch (a page that recovers). Lengths just under and just
+    over the hold are drawn on purpose; a fault too close to the boundary for jitter to settle it
+    is not placed.
+    """
+    ts = s.ts
+    if spec.glitches_per_day <= 0 or len(ts) < 2:
+        return
+    mean_gap_ms = DAY_MS / spec.glitches_per_day
+    lo = max(spec.start_ms + _WARMUP_MS, ts[0] + 20 * MINUTE_MS + 3 * s.poll_ms)
+    hi = min(spec.end_ms - _TAIL_MS, ts[-1])
+    t = lo + extra.random() * mean_gap_ms
+    while t < hi:
+        end = _try_broad_glitch(extra, spec, s, int(t), true, shown, displayed)
+        t = max(t, end) + _SEPARATION_MS + extra.expovariate(1 / max(1.0, mean_gap_ms - _SEPARATION_MS))
+
+
+def _glitch_polls(extra: random.Random, s: _Series, ts: list[int], k: int) -> int:
+    """How many polls from index k show a wrong value: within the hold, just under or over it, or hours."""
+    inside = hold_polls(s.poll_ms, _DEFAULTS)
+    kind = extra.choices(_GLITCH_CLASSES, _GLITCH_CLASS_WEIGHTS)[0]
+    if kind == "short":
+        polls = min(inside, 1 + int(extra.expovariate(1 / max(0.5, inside / 4))))
+    elif kind == "under":
+        polls = inside
+    elif kind == "over":
+        polls = inside + 1
+    else:
+        until = ts[k] + int(extra.uniform(40, 240) * MINUTE_MS)
+        polls = bisect_left(ts, until, k) - k
+    return polls
+
+
+#: A detector learns a series' cadence to within a few %; labels hold for any cadence this close.
+_CADENCE_TOLERANCE = 0.05
+
+
+def _glitch_label(s: _Series, ts: list[int], k: int, polls: int) -> str | None:
+    """"glitch" when the last wrong poll lies clearly inside the hold on this cadence, "glitch_long"
+    when clearly after it, None when too close to tell (whatever the cadence within a few %).
+
+    The hold on a cadence ends midway between the last poll inside it and the deciding poll
+    (`streams.engine.cadence`); the first observation after it decides.
+    """
+    last_wrong = ts[k + polls - 1]
+    # The end is a sawtooth in the cadence (the count of polls steps), so sample the whole band.
+    ends = [ts[k] + (hold_polls(c, _DEFAULTS) - 0.5) * c
+            for c in (s.poll_ms * (1 + _CADENCE_TOLERANCE * (i / 20 - 1)) for i in range(41))]
+    margin = s.poll_ms / 6
+    if last_wrong < min(ends) - margin:
+        return "glitch"
+    if last_wrong > max(ends) + margin:
+        return "glitch_long"
+    return None
+
+
+def _try_broad_glitch(extra: random.Random, spec: SimulationSpec, s: _Series, t: int, true: list[int],
+                      shown: list[int], displayed: list[int]) -> int:
+    ts, k = s.ts, bisect_left(s.ts, t)
+    if k < 1 or k >= len(ts):
+        return t
+    polls = _glitch_polls(extra, s, ts, k)
+    # The last correct poll is recent (no gap before the glitch) and the run holds the end.
+    if polls < 1 or k + polls >= len(ts) or ts[k] - ts[k - 1] > 2 * s.poll_ms:
+        return t
+    label = _glitch_label(s, ts, k, polls)
+    if label is None:
+        return t
+    if ts[k + polls] >= spec.end_ms - 35 * MINUTE_MS or not _is_free(s, ts[k], ts[k + polls] + _DISPLAY_MARGIN_MS):
+        return t
+    first = "glitch_pct" if label == "glitch_long" and extra.random() < 0.7 else \
+        extra.choices(_GLITCH_KINDS, _GLITCH_KIND_WEIGHTS)[0]
+    fallback = "glitch_pct" if extra.random() < 0.65 else "glitch_zero"
+    size, lag_ms = extra.uniform(0.03, 0.6), extra.randint(5, 15) * MINUTE_MS
+    for cause in dict.fromkeys((first, fallback)):
+        inc = _Incident(cause, ts[k], ts[k + polls], size=size, lag_ms=lag_ms)
+        if _apply_display_fault(s, inc, true, shown, displayed):
+            inc.cause = cause if label == "glitch" else "glitch_long"
+            _book(s, inc, ts[k], ts[k + polls] + _DISPLAY_MARGIN_MS)
+            return ts[k + polls]
+    return t
+
+
 # --- lines, arrival order, malformed lines, truth -----------------------------------------------------
 
 
-def _emit(rng: random.Random, rendered: list[tuple[_Series, list[int]]]) -> tuple[list[bytes], list[int]]:
+def _emit(
+    rng: random.Random, rendered: list[tuple[_Series, list[int]]], extra: random.Random | None = None
+) -> tuple[list[bytes], list[int]]:
     """Each displayed value as one JSON line, with the time it reaches the consumer."""
     # A per-series orjson prefix, not a dict per line: those dicts cost half the run in allocation and GC.
     rand = rng.random
@@ -567,6 +781,7 @@ def _emit(rng: random.Random, rendered: list[tuple[_Series, list[int]]]) -> tupl
     lines: list[bytes] = []
     arrivals: list[int] = []
     for s, displayed in rendered:
+        held_from, times = len(arrivals), []
         head: dict[str, object] = {"platform": s.platform, "account": s.account, "metric": s.metric}
         if not s.omit_post:
             head["post"] = s.post
@@ -586,10 +801,30 @@ def _emit(rng: random.Random, rendered: list[tuple[_Series, list[int]]]) -> tupl
             arrival = t + (60_000 + int(delay / _LATE_SHARE * 180_000) if late else int(delay * 3000))
             lines.append(line)
             arrivals.append(arrival)
+            times.append(t)
             if rand() < _DUPLICATE_SHARE:
                 lines.append(line)
                 arrivals.append(arrival + 500 + int(rand() * 30_000))
+                times.append(t)
+        if extra is not None:
+            _hold_batches(extra, times, arrivals, held_from)
     return lines, arrivals
+
+
+def _hold_batches(extra: random.Random, times: list[int], arrivals: list[int], first: int) -> None:
+    """Broad mix: now and then a poller holds a run of one series' polls and sends them at once,
+    the oldest no more than a few minutes late (within the detector's lateness allowance).
+
+    `times` are the event times of the series' lines, which start at `first` in `arrivals`."""
+    count, index = len(times), 0
+    while index < count:
+        if extra.random() < _BATCH_START:
+            release = times[index] + int(extra.uniform(0.3, 1.0) * _BATCH_MAX_DELAY_MS)
+            while index < count and times[index] <= release:
+                arrivals[first + index] = max(arrivals[first + index], release)
+                index += 1
+        else:
+            index += 1
 
 
 def _mix_in_malformed(rng: random.Random, lines: list[bytes], count: int) -> tuple[list[bytes], list[dict]]:
@@ -649,6 +884,7 @@ def _truth(spec: SimulationSpec, world: list[_Series], groups: list[_PlatformInc
         "malformed": malformed,
         "incidents": [_incident_row(f"s{n:04d}", s, inc) for n, (_, _, inc, s) in enumerate(found, 1)],
         "platform_incidents": [_platform_row(g, world) for g in live],
+        "series_poll_ms": {s.key: s.poll_ms for s in world},
     }
 
 
@@ -668,6 +904,7 @@ def _incident_row(incident_id: str, s: _Series, inc: _Incident) -> dict:
         "post": s.post, "cause": inc.cause, "expect": _EXPECT[inc.cause], "onset_ms": inc.onset_ms,
         "end_ms": inc.end_ms, "recovers": inc.end_ms is not None, "drop_pct": inc.drop_pct,
         "platform_incident": inc.group.id if inc.group is not None else None,
+        "poll_ms": s.poll_ms,
     }
 
 

@@ -11,15 +11,26 @@ from streams.engine.growth import GrowthWindows
 from streams.engine.series import SeriesState
 
 #: First byte of every encoded state; bump it (and keep a decoder for the old one) on any layout change.
-STATE_VERSION = 1
+#: 2: adds the learned cadence (gap median and spread) and the level the count fell to and sits
+#: at since; version 1 is still read.
+STATE_VERSION = 2
 
 # version, phase, is_slow, ring length, ring_i, has post; lengths of platform, account, metric
 _HEADER = struct.Struct("<BBBBBBHHH")
-_INT_FIELDS = ("n", "last_ts", "prev_ts", "decline_ts", "decline_prev_ts",
+_INT_FIELDS = ("n", "last_ts", "prev_ts", "decline_ts",
                "onset_ms", "hold_until_ms", "epoch", "tail_ts", "due_ms")  # fmt: skip
+#: Version 1 also kept the time before a decline began (`decline_prev_ts`, read and dropped).
+_INT_FIELDS_V1 = ("n", "last_ts", "prev_ts", "decline_ts", None,
+                  "onset_ms", "hold_until_ms", "epoch", "tail_ts", "due_ms")  # fmt: skip
 _FLOAT_FIELDS = ("last_value", "peak", "peak_before_jump", "step_mean", "noise",
-                 "baseline", "low", "loss", "dip_rate")  # fmt: skip
+                 "baseline", "low", "loss", "dip_rate", "gap_ms", "gap_spread", "dip_level", "level", "before_last",
+                 "third_last", "restored")  # fmt: skip
 _SCALARS = struct.Struct(f"<{len(_INT_FIELDS)}q{len(_FLOAT_FIELDS)}d")
+#: Version 1 knew no cadence and no level since the drop.
+_FLOAT_FIELDS_V1 = ("last_value", "peak", "peak_before_jump", "step_mean", "noise",
+                    "baseline", "low", "loss", "dip_rate")  # fmt: skip
+_SCALARS_V1 = struct.Struct(f"<{len(_INT_FIELDS_V1)}q{len(_FLOAT_FIELDS_V1)}d")
+_LAYOUTS = {1: (_SCALARS_V1, _INT_FIELDS_V1 + _FLOAT_FIELDS_V1), STATE_VERSION: (_SCALARS, _INT_FIELDS + _FLOAT_FIELDS)}
 _GROWTH = struct.Struct("<qdqdqdq")
 _PENDING_COUNT = struct.Struct("<I")
 _PENDING_ITEM = struct.Struct("<qd")
@@ -68,16 +79,20 @@ def decode_state(key: str, data: bytes) -> SeriesState:
 
 
 def _decode(key: str, data: bytes) -> SeriesState:
-    if not data or data[0] != STATE_VERSION:
+    if not data or data[0] not in _LAYOUTS:
         raise StateDecodeError(f"unknown state version {data[:1]!r} for series {key!r}")
     version, phase, is_slow, ring_len, ring_i, has_post, *lengths = _HEADER.unpack_from(data, 0)
     state = SeriesState(key, *_split_key(key, lengths, bool(has_post)))
     offset = _HEADER.size
-    values = _SCALARS.unpack_from(data, offset)
-    offset += _SCALARS.size
-    for name, value in zip(_INT_FIELDS + _FLOAT_FIELDS, values):
-        setattr(state, name, value)
+    scalars, names = _LAYOUTS[version]
+    values = scalars.unpack_from(data, offset)
+    offset += scalars.size
+    for name, value in zip(names, values):
+        if name is not None:
+            setattr(state, name, value)
     state.phase, state.is_slow, state.ring_i = phase, bool(is_slow), ring_i
+    if version == 1:
+        _adopt_v1(state)
     offset = _decode_growth(state.growth, data, offset)
     state.ring = list(struct.unpack_from(f"<{ring_len}d", data, offset))
     offset += 8 * ring_len
@@ -87,6 +102,15 @@ def _decode(key: str, data: bytes) -> SeriesState:
     if offset + count * _PENDING_ITEM.size != len(data):
         raise StateDecodeError(f"trailing or missing bytes in state for series {key!r}")
     return state
+
+
+def _adopt_v1(state: SeriesState) -> None:
+    """A version-1 state knows no cadence: seed it from its last gap. An open dip or page takes
+    the level it sits at now (the lowest count of the dip) as the level it fell to."""
+    if state.last_ts >= 0 and state.prev_ts >= 0 and state.last_ts > state.prev_ts:
+        state.gap_ms = float(state.last_ts - state.prev_ts)
+    state.dip_level = state.level = state.low
+    state.before_last = state.third_last = state.last_value
 
 
 def _decode_growth(growth: GrowthWindows, data: bytes, offset: int) -> int:

@@ -233,3 +233,56 @@ def test_render_table_has_one_column_per_detector_and_colours_the_highlighted_on
     console.print(table)
     text = console.export_text()
     assert "page precision" in text and "50.0 %" in text and "≥ 98.0 %" in text
+
+
+SLOW = ("x", "acct2", "followers", None)
+
+
+def test_breakdown_splits_scores_by_cadence_kind_and_duration() -> None:
+    from streams.evaluate import breakdown
+
+    doc = truth(
+        incident("s1", "page", 0, series=SERIES, cause="purge"),
+        incident("s2", "glitch", 0, 12, recovers=True, series=SLOW, cause="glitch_zero"),
+        incident("s3", "page", 300, 400, recovers=True, series=SLOW, cause="glitch_long"),
+    )
+    doc["incidents"][0]["poll_ms"], doc["incidents"][1]["poll_ms"], doc["incidents"][2]["poll_ms"] = 60_000, 900_000, 900_000
+    doc["series_poll_ms"] = {"x/acct1/followers": 60_000, "x/acct2/followers": 900_000}
+    # The fast series is paged once; the slow one pages its glitch and never recovers its long glitch.
+    found = [page(1, 15), page(1, 16, series=SLOW), page(301, 316, series=SLOW), page(600, 615, series=SLOW)]
+    parts = breakdown(found, doc)
+    cadence = {g.group: g for g in parts["cadence"]}
+    assert (cadence["60 s"].page_recall, cadence["60 s"].page_precision, cadence["60 s"].pages) == (1.0, 1.0, 1)
+    slow = cadence["900 s"]
+    assert (slow.glitches_paged, slow.glitch_page_rate, slow.long_glitches_handled) == (1, 1.0, 0.0)
+    assert slow.pages == 3 and slow.page_precision == pytest.approx(1 / 3)  # the glitch page and the orphan are false
+    kinds = {g.group: g for g in parts["kind"]}
+    assert set(kinds) == {"purge", "glitch_zero", "glitch_long"} and kinds["glitch_long"].page_precision is None
+    durations = {g.group: g.incidents for g in parts["duration"]}
+    assert durations == {"5-15 min": 1, "1-6 h": 1, "no end": 1}
+
+
+def test_evaluate_prints_the_breakdowns_beside_the_grafana_rule(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from streams.cli import app
+
+    runner = CliRunner()
+    made = runner.invoke(app, ["simulate", "--seed", "2", "--accounts", "8", "--hours", "4", "--mix", "broad",
+                               "--start", "fixed", "--out", str(tmp_path)])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    shown = runner.invoke(app, ["evaluate", str(tmp_path / "events.jsonl"), str(tmp_path / "truth.json")],
+                          env={"COLUMNS": "200"})  # fmt: skip
+    assert shown.exit_code in (0, 1), shown.output  # 1: a target missed on so small a stream
+    for title in ("by cadence", "by kind", "by duration"):
+        assert title in shown.output
+    assert "grafana 15m" in shown.output and "900 s" in shown.output
+
+
+def test_simulate_refuses_an_unknown_mix_in_one_line() -> None:
+    from typer.testing import CliRunner
+
+    from streams.cli import app
+
+    result = CliRunner().invoke(app, ["simulate", "--mix", "weekly", "--hours", "1", "--accounts", "4"])
+    assert result.exit_code == 2 and "expected one of minute, broad, slow" in result.output

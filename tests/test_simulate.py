@@ -24,7 +24,7 @@ ALL_CAUSES = {
     "purge", "removal", "attrition", "glitch_zero", "glitch_pct", "glitch_stale", "outage", "reach", "viral"}
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 ROW_KEYS = ["id", "series", "platform", "account", "metric", "post", "cause", "expect", "onset_ms", "end_ms",
-            "recovers", "drop_pct", "platform_incident"]
+            "recovers", "drop_pct", "platform_incident", "poll_ms"]
 
 
 def contract_problem(line: bytes) -> str | None:
@@ -219,7 +219,8 @@ def test_truth_counts_match_the_file(busy, busy_points):
 
 def test_truth_has_the_documented_shape():
     sim = simulate(SimulationSpec(accounts=8, hours=5))
-    assert list(sim.truth) == ["spec", "series", "updates", "malformed", "incidents", "platform_incidents"]
+    assert list(sim.truth) == [
+        "spec", "series", "updates", "malformed", "incidents", "platform_incidents", "series_poll_ms"]
     assert list(sim.truth["spec"]) == ["seed", "accounts", "hours", "start_ms", "poll_ms", "malformed_lines"]
     assert sim.truth["spec"]["start_ms"] % HOUR_MS == 0
     assert all(list(row) == ROW_KEYS for row in sim.truth["incidents"])
@@ -357,3 +358,73 @@ def test_default_rates_give_a_plausible_day():
     assert 0.8 <= len(glitches) / truth["series"] <= 2.0
     assert 45 <= truth["updates"] / truth["series"] / 24 <= 62
     assert sum(r["cause"] == "glitch_zero" for r in glitches) < sum(r["cause"] == "glitch_pct" for r in glitches)
+
+
+# --- the broad mix: streams as hard as real ones -----------------------------------------------------
+
+BROAD = SimulationSpec(seed=4, accounts=80, hours=12, mix="broad", glitches_per_day=6)
+
+
+@pytest.fixture(scope="module")
+def broad() -> Simulation:
+    return simulate(BROAD)
+
+
+def test_broad_mix_polls_each_series_at_its_own_cadence_with_jitter_and_gaps(broad):
+    from statistics import median
+
+    points = observations(broad)
+    cadences = broad.truth["series_poll_ms"]
+    assert set(cadences.values()) == {30_000, 60_000, 120_000, 300_000, 600_000, 900_000}
+    missed = total = 0
+    for key, rows in points.items():
+        gaps = [b - a for (a, _), (b, _) in zip(rows, rows[1:])]
+        if len(gaps) < 10:
+            continue
+        assert abs(median(gaps) - cadences[key]) <= cadences[key] / 6
+        assert len(set(gaps)) > 1  # jitter
+        missed += sum(g > 1.8 * cadences[key] for g in gaps)
+        total += len(gaps)
+    assert 0.005 < missed / total < 0.05
+
+
+def test_broad_mix_glitches_sit_on_both_sides_of_each_cadence_hold(broad):
+    from streams.engine.cadence import hold_polls
+    from streams.engine.config import DetectorConfig
+
+    points, sides = observations(broad), defaultdict(set)
+    for row in incidents(broad, "glitch_zero", "glitch_pct", "glitch_stale", "glitch_long"):
+        if row["platform_incident"]:
+            continue
+        series, cadence = points[row["series"]], row["poll_ms"]
+        wrong = series[bisect_left(series, (row["onset_ms"], -1)):bisect_left(series, (row["end_ms"], -1))]
+        hold_end = row["onset_ms"] + (hold_polls(cadence, DetectorConfig()) - 0.5) * cadence
+        # Labelled by where the last wrong observation falls against the hold on its cadence.
+        assert (wrong[-1][0] < hold_end) == (row["expect"] == "glitch")
+        assert row["recovers"] and at(series, row["end_ms"]) > 0
+        inside = hold_polls(cadence, DetectorConfig())
+        sides[cadence].add("under" if len(wrong) == inside else "over" if len(wrong) == inside + 1 else "other")
+    assert sum({"under", "over"} <= found for found in sides.values()) >= 4
+
+
+def test_broad_mix_has_bursts_regrowth_and_late_batches(broad):
+    assert len(incidents(broad, "viral")) >= 10
+    updates = parsed_updates(broad)
+    newest: dict[str, int] = {}
+    late = 0
+    for u in updates:
+        key, t = series_key(u["platform"], u["account"], u["metric"], u.get("post")), ts_ms(u["ts"])
+        late += t < newest.get(key, 0)
+        newest[key] = max(t, newest.get(key, 0))
+    assert late > 0
+    # Late batches stay within the detector's lateness allowance: nothing arrives too late.
+    from streams.replay import replay
+
+    _, summary = replay([broad.lines])
+    assert summary.too_late == 0 and summary.duplicates > 0
+
+
+def test_minute_mix_stays_the_default_and_rejects_unknown_mixes():
+    assert SimulationSpec().mix == "minute"
+    with pytest.raises(ValueError, match="mix"):
+        SimulationSpec(mix="weekly")

@@ -70,3 +70,24 @@ def test_encoded_state_stays_under_a_kilobyte_after_10k_updates() -> None:
     state = detector.export_series("x/acme/followers")
     assert state is not None
     assert len(encode_state(state)) <= 1024
+
+
+def test_version_1_state_is_still_read_and_learns_its_cadence_from_its_last_gap() -> None:
+    import struct
+
+    from streams import state as codec
+
+    detector = Detector(CONFIG)
+    for minute in range(30):
+        detector.observe(Update("x", "acme", "followers", None, 1000.0 + minute, minute * 60_000))
+    live = detector.export_series("x/acme/followers")
+    assert live is not None
+    data = encode_state(live)
+    header, rest = data[: codec._HEADER.size], data[codec._HEADER.size :]
+    values = dict(zip(codec._INT_FIELDS + codec._FLOAT_FIELDS, codec._SCALARS.unpack_from(rest, 0)))
+    v1_values = [values.get(name, 0) if name else 0 for name in codec._INT_FIELDS_V1 + codec._FLOAT_FIELDS_V1]
+    v1 = b"\x01" + header[1:] + codec._SCALARS_V1.pack(*v1_values) + rest[codec._SCALARS.size :]
+    old = decode_state("x/acme/followers", v1)
+    assert old.gap_ms == live.last_ts - live.prev_ts == 60_000
+    assert (old.peak, old.pending, old.n) == (live.peak, live.pending, live.n)
+    assert encode_state(old)[0] == codec.STATE_VERSION

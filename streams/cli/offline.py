@@ -15,15 +15,15 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from streams.cli.errors import one_line_errors, stderr
 from streams.cli.options import ConfigOption
 from streams.cli.rejects import RejectSpool
-from streams.cli.tables import render_table, summary_table, verdict
+from streams.cli.tables import render_breakdown, render_table, summary_table, verdict
 from streams.codec import decode_line, decode_lines, event_to_dict, format_time, parse_time_ms
 from streams.engine import AnomalyEvent, DetectorConfig, Update, series_key
 from streams.engine.config import MINUTE_MS
 from streams.errors import InputError
-from streams.evaluate import Scores, score, targets_met
+from streams.evaluate import Scores, breakdown, score, targets_met
 from streams.grafana_rule import grafana_rule_events
 from streams.replay import ReplaySummary, open_events, replay, replay_file
-from streams.simulate import FIXED_START_MS, SimulationSpec, simulate, start_ending_at, write_simulation
+from streams.simulate import FIXED_START_MS, MIXES, SimulationSpec, simulate, start_ending_at, write_simulation
 from streams.settings import load_settings
 
 #: Pending periods of the Grafana rule scored beside dipwatch, in minutes.
@@ -129,12 +129,20 @@ def simulate_command(
         typer.Option(help="Event time of the first update (RFC 3339, or 'fixed' for the reproducible "
                           "default 2026-11-18T08:00Z); default: the whole hour that makes the stream end now."),
     ] = None,
+    mix: Annotated[
+        str,
+        typer.Option(help="'minute': every series polled once a minute; 'broad' ('slow': 5-15 min only): poll intervals of 30 s to "
+                          "15 min with jitter, late batches, daily rhythms, growth bursts, glitches of every length."),
+    ] = "minute",
 ) -> None:
     """Write a realistic live stream with labelled incidents (events.jsonl) and its truth.json."""
     with one_line_errors():
+        if mix not in MIXES:
+            raise InputError(f"--mix {mix!r}: expected one of {', '.join(MIXES)}")
         start_ms = _simulation_start_ms(start, hours)
         with stderr.status(f"simulating {accounts} accounts for {hours:g} h (seed {seed})"):
-            simulation = simulate(SimulationSpec(seed=seed, accounts=accounts, hours=hours, start_ms=start_ms))
+            spec = SimulationSpec(seed=seed, accounts=accounts, hours=hours, start_ms=start_ms, mix=mix)
+            simulation = simulate(spec)
             events_path, truth_path = write_simulation(simulation, out)
         truth = simulation.truth
         stderr.print(
@@ -163,7 +171,8 @@ def evaluate_command(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON instead.")] = False,
 ) -> None:
-    """Replay, then score dipwatch and the usual Grafana rule side by side against the truth.
+    """Replay, then score dipwatch and the usual Grafana rule side by side against the truth,
+    overall and broken down by poll cadence, incident kind and duration.
 
     Exits 1 when dipwatch misses a target, so it can gate a CI job."""
     with one_line_errors():
@@ -173,17 +182,37 @@ def evaluate_command(
             lines = source.readlines()
         for warning in mismatch_warnings(lines, truth_doc):
             stderr.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
-        results = evaluate_lines(lines, truth_doc, detector)
+        found = detector_events(lines, detector)
+        results = [score(found_events, truth_doc, detector=name) for name, found_events in found]
+        parts = {name: breakdown(found_events, truth_doc) for name, found_events in found}
         met = targets_met(results[0])
         if as_json:
-            payload = [{**r.as_dict(), "targets_met": targets_met(r)} for r in results]
+            payload = [
+                {**r.as_dict(), "targets_met": targets_met(r),
+                 "breakdown": {dim: [g.as_dict() for g in groups] for dim, groups in parts[r.detector].items()}}
+                for r in results
+            ]  # fmt: skip
             sys.stdout.buffer.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")
         else:
             console = Console()
             console.print(render_table(results, console.width))
+            for dimension in ("cadence", "kind", "duration"):
+                console.print(render_breakdown(dimension, {name: p[dimension] for name, p in parts.items()}))
             console.print(verdict(results[0]), style="bold green" if all(met.values()) else "bold red")
     if not all(met.values()):
         raise typer.Exit(1)
+
+
+def detector_events(lines: list[bytes], config: DetectorConfig) -> list[tuple[str, list[dict]]]:
+    """dipwatch's events first, then the Grafana-style rule's for each pending period."""
+    with stderr.status("replaying through dipwatch"):
+        events, _ = replay([lines], config)
+    found = [("dipwatch", [event_to_dict(e) for e in events])]
+    updates = [u for u in map(decode_line, lines) if type(u) is Update]
+    for pending_min in GRAFANA_PENDING_MIN:
+        with stderr.status(f"scoring the Grafana rule, pending {pending_min} min"):
+            found.append((f"grafana {pending_min}m", grafana_rule_events(updates, pending_ms=pending_min * MINUTE_MS)))
+    return found
 
 
 def mismatch_warnings(lines: list[bytes], truth: dict) -> list[str]:
@@ -228,15 +257,7 @@ def truth_mismatches(updates: list[Update], rejected: int, truth: dict) -> list[
 
 def evaluate_lines(lines: list[bytes], truth: dict, config: DetectorConfig) -> list[Scores]:
     """dipwatch first, then the Grafana-style rule for each pending period."""
-    with stderr.status("replaying through dipwatch"):
-        events, _ = replay([lines], config)
-    results = [score([event_to_dict(e) for e in events], truth, detector="dipwatch")]
-    updates = [u for u in map(decode_line, lines) if type(u) is Update]
-    for pending_min in GRAFANA_PENDING_MIN:
-        with stderr.status(f"scoring the Grafana rule, pending {pending_min} min"):
-            rule_events = grafana_rule_events(updates, pending_ms=pending_min * MINUTE_MS)
-        results.append(score(rule_events, truth, detector=f"grafana {pending_min}m"))
-    return results
+    return [score(found, truth, detector=name) for name, found in detector_events(lines, config)]
 
 
 def _truth_key(incident: dict) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from streams.evaluate import TARGETS, Scores, Target, is_met, targets_met
+from streams.evaluate import TARGETS, GroupScores, Scores, Target, is_met, targets_met
 from streams.replay import ReplaySummary
 
 
@@ -130,3 +130,31 @@ def verdict(scores: Scores) -> str:
         for t in missed
     )
     return f"{scores.detector} missed {len(missed)} of {len(TARGETS)} targets: {details}."
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part}/{whole}" if whole else "—"
+
+
+def render_breakdown(dimension: str, by_detector: dict[str, list[GroupScores]]) -> Table:
+    """One row per group and detector: where each detector pages, misses, or pages a glitch."""
+    table = Table(title=f"by {dimension}")
+    for column in ("group", "detector", "incidents", "pages found", "precision", "glitches paged",
+                   "glitches flagged", "long glitches ok", "false rec.", "page p50 / p90"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("group", "detector") else "right")
+    first = next(iter(by_detector.values()), [])
+    for index, group in enumerate(first):
+        for name, groups in by_detector.items():
+            g = groups[index]
+            table.add_row(
+                g.group if name == next(iter(by_detector)) else "", name, str(g.incidents),
+                _share(g.paged_incidents, g.page_incidents),
+                "—" if g.page_precision is None else _percent(g.page_precision),
+                _share(g.glitches_paged, g.glitch_incidents),
+                "—" if not g.glitch_incidents else _percent(g.glitch_recall),
+                "—" if not g.long_glitches else _percent(g.long_glitches_handled),
+                str(g.false_recoveries),
+                f"{_minutes(g.time_to_page_p50_min)} / {_minutes(g.time_to_page_p90_min)}",
+                end_section=name == list(by_detector)[-1],
+            )  # fmt: skip
+    return table

@@ -20,7 +20,8 @@ class DetectorConfig:
     ValueError: min_drop_pct must be in [0.01, 99.0], got -1
     """
 
-    #: An unrecovered drop becomes a page after this much event time.
+    #: A drop is judged by the first observation after this much event time, counted in polls of
+    #: the series' own cadence (streams/engine/cadence.py).
     hold_ms: int = 15 * MINUTE_MS
     #: A drop counts when it is at least this % of the baseline ...
     min_drop_pct: float = 2.0
@@ -36,9 +37,9 @@ class DetectorConfig:
     warmup_updates: int = 3
     #: Updates may arrive this late (event time behind the newest seen) and still count.
     lateness_ms: int = 5 * MINUTE_MS
-    #: The hold counts from the last normal observation before the drop, at most this far back.
+    #: The hold counts from the last normal observation before the drop (one poll back), at most this far back.
     hold_backdate_max_ms: int = 2 * MINUTE_MS
-    #: A page that has not recovered after this long is accepted as the new level.
+    #: A page that has not recovered after this long is silently accepted as the new level (no event).
     settle_ms: int = 48 * HOUR_MS
     #: Growth is compared window against window of this length.
     stall_window_ms: int = 2 * HOUR_MS

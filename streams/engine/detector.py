@@ -3,8 +3,8 @@
 Updates wait in their series' small pending list until the watermark (newest event time seen,
 less the lateness allowance) passes them, and are then applied in event-time order: late,
 duplicated and reordered updates within the allowance give exactly the events an ordered
-stream gives. Holds expire on the watermark too, so a series that goes silent (removed content)
-is still decided.
+stream gives. A dip whose series goes silent after its hold (removed content) is still decided
+on the watermark, once the silence outlasts the series' cadence; that page says so.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from streams.engine.messages import describe
 from streams.engine.outcome import Outcome
 from streams.engine.platform import PlatformAggregator, PlatformDelta
 from streams.engine.schedule import DueTimes
-from streams.engine.series import DIPPING, SeriesState, expire_hold, step_many
-from streams.engine.types import AnomalyEvent, Kind, Scope, Update
+from streams.engine.series import DIPPING, SeriesState, expire_hold, quiet_deadline_ms, step_many
+from streams.engine.types import AnomalyEvent, Evidence, Kind, Scope, Update
 
 _EVENT_KINDS = {
     "glitch": Kind.GLITCH,
@@ -209,10 +209,12 @@ class Detector:
         pending = state.pending
         due_ms = pending[0][0] if pending else -1
         if state.phase == DIPPING:
-            if state.hold_until_ms <= watermark:
-                self._record(state, expire_hold(state))
-            elif due_ms < 0 or state.hold_until_ms < due_ms:
-                due_ms = state.hold_until_ms
+            # No observation since the hold ended: silence past the cadence is the evidence.
+            deadline = quiet_deadline_ms(state)
+            if deadline <= watermark:
+                self._record(state, expire_hold(state, deadline, quiet=True))
+            elif due_ms < 0 or deadline < due_ms:
+                due_ms = deadline
         state.due_ms = due_ms
         if due_ms >= 0:
             self._due.add(due_ms, state.key)
@@ -266,9 +268,14 @@ class Detector:
 def _series_event(state: SeriesState, kind: Kind, outcome: Outcome) -> AnomalyEvent:
     who = state.key
     message = describe(
-        kind, who, outcome.baseline, outcome.low, outcome.onset_ms, outcome.at_ms, outcome.cause
+        kind, who, outcome.baseline, outcome.low, outcome.onset_ms, outcome.at_ms, outcome.cause,
+        quiet=outcome.quiet,
     )
+    evidence = None
+    if kind is Kind.SUSTAINED_DROP:
+        evidence = Evidence.QUIET if outcome.quiet else Evidence.OBSERVED
     return AnomalyEvent(
         kind, Scope.SERIES, state.platform, state.account, state.metric, state.post,
         outcome.onset_ms, outcome.at_ms, outcome.baseline, outcome.low, outcome.cause, message,
+        evidence=evidence,
     )  # fmt: skip

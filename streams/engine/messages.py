@@ -49,7 +49,8 @@ def _count(value: float) -> str:
 
 
 def describe(
-    kind: Kind, who: str, baseline: float, low: float, onset_ms: int, decided_ms: int, cause: Cause
+    kind: Kind, who: str, baseline: float, low: float, onset_ms: int, decided_ms: int, cause: Cause,
+    quiet: bool = False,
 ) -> str:
     """The sentence for one event about `who` (a series key or `N of M platform series`).
 
@@ -59,6 +60,8 @@ def describe(
     'x/acme/likes/p1 fell to zero (480 → 0) at 1 Jan 00:00 UTC and stayed down 15 min: content removed, made private, or a display bug.'
     >>> describe(Kind.GLITCH, "x/acme/likes/p1", 480, 200, 0, 30_000, Cause.GLITCH)
     'x/acme/likes/p1 dipped 58.3% (480 → 200) at 1 Jan 00:00 UTC and came back in under a minute: a display glitch.'
+    >>> describe(Kind.SUSTAINED_DROP, "x/acme/likes/p1", 480, 0, 0, 1_020_000, Cause.REMOVAL, quiet=True)
+    'x/acme/likes/p1 fell to zero (480 → 0) at 1 Jan 00:00 UTC, then went quiet: no update for 17 min, so the drop is not confirmed; content removed, made private, or a display bug.'
     """
     pct = 100.0 * (baseline - low) / baseline if baseline > 0 else 0.0
     took = duration(decided_ms - onset_ms)
@@ -69,6 +72,9 @@ def describe(
         back = "in under a minute" if took == "under a minute" else f"{took} later"
         dipped = "dipped to zero" if low == 0 else f"dipped {pct:.1f}%"
         return f"{who} {dipped} ({span}) at {clock(onset_ms)} and came back {back}: {hint}."
+    if kind is Kind.SUSTAINED_DROP and quiet:
+        return (f"{who} {fell} ({span}) at {clock(onset_ms)}, then went quiet: no update for {took}, "
+                f"so the drop is not confirmed; {hint}.")  # fmt: skip
     if kind is Kind.SUSTAINED_DROP:
         return f"{who} {fell} ({span}) at {clock(onset_ms)} and stayed down {took}: {hint}."
     if kind is Kind.RECOVERY:

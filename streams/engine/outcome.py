@@ -12,7 +12,7 @@ class Outcome:
     recovered and stall. `then` chains a second outcome of the same update.
     """
 
-    __slots__ = ("kind", "at_ms", "onset_ms", "baseline", "low", "cause", "then")
+    __slots__ = ("kind", "at_ms", "onset_ms", "baseline", "low", "cause", "quiet", "then")
 
     def __init__(
         self, kind: str, at_ms: int, onset_ms: int, baseline: float, low: float, cause: Cause
@@ -23,6 +23,7 @@ class Outcome:
         self.baseline = baseline
         self.low = low
         self.cause = cause
+        self.quiet = False  # a page decided on the series' silence after the hold, not on an observation
         self.then: Outcome | None = None
 
     def __repr__(self) -> str:

@@ -1,11 +1,15 @@
 """Per-series state and step(): the glitch / sustained / recovery state machine on event time.
 
 One series is judged against its own peak: the highest count shown while nothing was wrong.
-A fall below the peak by at least the drop threshold opens a *dip*; a dip that regains
-`recover_fraction` of its loss before the hold expires is a glitch, otherwise it becomes a page
-(`sustained_drop`), which a later return of the loss resolves (`recovery`). A slow bleed never
-crosses the threshold in one step, but it does cross it against the peak: that is the cumulative
-(attrition) test, with the onset taken where the decline began.
+A fall below the peak by at least the drop threshold opens a *dip*. The hold is sized from the
+series' own cadence (`cadence.py`); a dip that regains `recover_fraction` of its loss by the first
+observation after the hold is a glitch. It becomes a page (`sustained_drop`) only on evidence: an
+observation after the hold that still shows the drop, or silence beyond the series' cadence after
+the hold (then the page says the data went quiet). A page is resolved (`recovery`) only by a
+restore: a step, within two polls, back to near where the count would be without the drop (the
+baseline grown as the level it fell to has grown since: the daily rhythm and any burst are in
+it), held on the next update (a burst keeps climbing), never by growth. A slow bleed never crosses the threshold in one step, but it does cross
+it against the peak: that is the cumulative (attrition) test, dated from where the decline began.
 
 The state is a slotted object mutated in place by `step()`: building a new frozen state per update
 would cost more than the whole detection, and the Detector owns each state exclusively.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 from itertools import islice
 
+from streams.engine.cadence import GAP_STEP, GAP_YOUNG_UPDATES, SPREAD_ALPHA, hold_end_ms, learn_gap, quiet_after_ms
 from streams.engine.config import DetectorConfig
 from streams.engine.growth import GrowthWindows, stall_event
 from streams.engine.outcome import Outcome
@@ -25,7 +30,18 @@ OK, DIPPING, PAGED = 0, 1, 2
 
 _RING = 16  # recent distinct values (a quarter hour of one-minute polls) kept to recognise a stale replica showing one of them again
 _NOISE_ALPHA = 1 / 32  # about the last half hour of one-minute polls
-_DECLINE_START = 0.25  # a slow loss is dated from when it reached a quarter of a drop: earlier is noise
+_DECLINE_START = 0.25  # a slow loss is dated from when it reached a quarter of a drop ...
+_ATTRITION_START = 0.001  # ... or 0.1 % of the count, if less: earlier is noise
+#: Slow attrition: a net loss of at least this share of the count (and the drop's absolute floor,
+#: noise and rounding bounds), built up over at least `_ATTRITION_MIN_MS`, is a drop too.
+_ATTRITION_MIN_SHARE = 0.003
+_ATTRITION_MIN_MS = 60 * 60_000
+_GAP_UP, _GAP_DOWN = GAP_STEP, 1 / GAP_STEP  # cadence.learn_gap, inlined on the hot path
+_LANDING_ABOVE = 0.5  # a restore may land this share of the loss above the expected level (growth meanwhile)
+_ZERO_PACE_ALLOWANCE = 3.0  # behind a count shown as zero, growth may have run this many times the old pace
+_RESTORE_SETTLE = 0.25  # the update after a restore step stays within this share of the loss of it
+_STEADY_BEFORE = 0.25  # before a restore step the count rose by less than this share of the loss a poll
+_DEFAULT_GAP_MS = 60_000.0  # cadence assumed for a series whose gaps are not known yet
 
 
 class SeriesState:
@@ -34,8 +50,9 @@ class SeriesState:
     __slots__ = (
         "key", "platform", "account", "metric", "post",
         "n", "last_ts", "prev_ts", "last_value", "peak", "peak_before_jump", "step_mean", "noise",
-        "decline_ts", "decline_prev_ts",
-        "phase", "onset_ms", "hold_until_ms", "baseline", "low", "loss", "is_slow", "dip_rate",
+        "decline_ts",
+        "phase", "onset_ms", "hold_until_ms", "baseline", "low", "loss", "is_slow",
+        "gap_ms", "gap_spread", "dip_level", "dip_rate", "level", "before_last", "third_last", "restored",
         "ring", "ring_i", "growth", "epoch", "pending", "tail_ts", "due_ms",
     )  # fmt: skip
 
@@ -51,7 +68,6 @@ class SeriesState:
         self.step_mean = 0.0  # usual change from one update to the next
         self.noise = 0.0  # usual deviation from that change: jitter, not trend
         self.decline_ts = 0  # first update of the current decline, 0 when none
-        self.decline_prev_ts = 0
         self.phase = OK
         self.onset_ms = 0
         self.hold_until_ms = 0
@@ -59,7 +75,14 @@ class SeriesState:
         self.low = 0.0
         self.loss = 0.0  # the loss that opened the dip: what must come back
         self.is_slow = False
-        self.dip_rate = 0.0
+        self.gap_ms = 0.0  # running median of the gaps between updates: the series' cadence
+        self.gap_spread = 0.0  # running mean deviation from it: the poller's jitter
+        self.dip_level = 0.0  # the count that opened the dip
+        self.dip_rate = 0.0  # growth per ms before the dip (for a count shown as zero meanwhile)
+        self.level = 0.0  # highest count since the page, up to two updates ago: where it sits now
+        self.before_last = 0.0  # the value before the last one (a restore may take two polls)
+        self.third_last = 0.0  # and the one before that: was the count steady before the step?
+        self.restored = -1.0  # the count a restore step reached, until the next update confirms it
         self.ring = [-1.0] * _RING
         self.ring_i = 0
         self.growth = GrowthWindows()
@@ -87,10 +110,9 @@ def step(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outc
     The normal case (no dip open) is written inline: it runs for nearly every update.
     """
     phase = state.phase
-    expired = None
-    if phase == DIPPING and ts > state.hold_until_ms:
-        expired = expire_hold(state)  # reads the last value: before this update replaces it
-        phase = PAGED
+    if state.last_ts >= 0:
+        young = state.n if state.n < GAP_YOUNG_UPDATES else 0  # n - 1 gaps seen before this one
+        state.gap_ms, state.gap_spread = learn_gap(state.gap_ms, state.gap_spread, ts - state.last_ts, young)
     state.prev_ts = state.last_ts
     state.last_ts = ts
     state.n += 1
@@ -99,8 +121,7 @@ def step(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outc
     if phase != OK:
         if phase == DIPPING:
             return _step_dipping(state, ts, value, cfg)
-        decided = _step_paged(state, ts, value, last, cfg)
-        return decided if expired is None else _also(expired, decided)
+        return _step_paged(state, ts, value, last, cfg)
     outcome = None
     peak = state.peak
     if value >= peak:
@@ -153,21 +174,33 @@ def _step_plain_run(
     state: SeriesState, items: list[tuple[int, float]], index: int, cfg: DetectorConfig
 ) -> int:
     """Apply updates from `index` while they are plain; return the index of the first that is not."""
-    if state.phase != OK or state.n <= 2 or state.peak_before_jump >= 0.0:
-        return index
+    if state.phase != OK or state.n < GAP_YOUNG_UPDATES or state.peak_before_jump >= 0.0:
+        return index  # a young series learns its cadence in step()
     peak, last, noise, mean = state.peak, state.last_value, state.noise, state.step_mean
     # Bounds from the threshold without its noise term, at the run's start: thresholds never fall
     # below them while the run lasts, so what passes here is plain under step()'s rules too.
     floor = threshold(peak, 0.0, cfg)
     quarter = _DECLINE_START * floor
+    if quarter > _ATTRITION_START * peak:
+        quarter = _ATTRITION_START * peak
     dip_floor = peak - quarter
     window_end = state.growth.start_ts + cfg.stall_window_ms
     ring, ring_i = state.ring, state.ring_i
     alpha = _NOISE_ALPHA
+    gap_ms, spread, prev = state.gap_ms, state.gap_spread, state.last_ts
+    up, down, spread_alpha = _GAP_UP, _GAP_DOWN, SPREAD_ALPHA  # locals: globals cost a lookup per use
     start = index
     for ts, value in islice(items, start, None):
         if value <= dip_floor or value - peak >= floor or ts >= window_end:
             break
+        gap = ts - prev
+        prev = ts
+        if gap > gap_ms:
+            gap_ms = gap if gap < gap_ms * up else gap_ms * up
+        elif gap < gap_ms:
+            gap_ms = gap if gap > gap_ms * down else gap_ms * down
+        deviation = gap - gap_ms
+        spread += ((deviation if deviation >= 0.0 else -deviation) - spread) * spread_alpha
         change = value - last
         mean += (change - mean) * alpha
         deviation = change - mean
@@ -182,6 +215,7 @@ def _step_plain_run(
     if index > start:
         state.peak, state.last_value, state.noise, state.step_mean = peak, last, noise, mean
         state.ring_i = ring_i
+        state.gap_ms, state.gap_spread = gap_ms, spread
         # The run's times are read back once here rather than carried through the loop.
         state.prev_ts = items[index - 2][0] if index - start >= 2 else state.last_ts
         state.last_ts = items[index - 1][0]
@@ -197,22 +231,48 @@ def _below_peak(
     limit = threshold(state.peak, state.noise, cfg)
     if state.peak_before_jump >= 0.0:
         # The last update jumped up; falling straight back means it was a spike, not a new level.
+        # Falling far below the level before the jump too is a drop, and the jump was growth: the
+        # drop is then judged against the jump (a fast-growing post's true level).
+        state.peak_before_jump, before_jump = -1.0, state.peak_before_jump
         if drawdown >= limit:
-            state.peak = max(state.peak_before_jump, value)
-            state.peak_before_jump = -1.0
-            return None
-        state.peak_before_jump = -1.0
+            before = max(before_jump, value)
+            if before - value < threshold(before, state.noise, cfg):
+                state.peak = before
+                return None
     if drawdown >= limit and state.n > cfg.warmup_updates and _beyond_rounding(state.peak, value, last, cfg):
         return _open_dip(state, ts, value, last, cfg)
-    if drawdown > _DECLINE_START * limit and drawdown > cfg.noise_factor * state.noise:
+    start = _DECLINE_START * limit
+    if start > _ATTRITION_START * state.peak:
+        start = _ATTRITION_START * state.peak
+    if drawdown > start and drawdown > cfg.noise_factor * state.noise:
         if state.decline_ts == 0:
-            state.decline_ts, state.decline_prev_ts = ts, state.prev_ts
+            state.decline_ts = ts
         elif ts - state.decline_ts >= cfg.settle_ms:  # a small loss that lasted is the new level
             state.peak = value
             state.decline_ts = 0
+        elif _is_attrition(state, ts, value, last, drawdown, cfg):
+            return _open_dip(state, ts, value, last, cfg)
     else:
         state.decline_ts = 0
     return None
+
+
+def _is_attrition(
+    state: SeriesState, ts: int, value: float, last: float, drawdown: float, cfg: DetectorConfig
+) -> bool:
+    """A net loss too small for a drop that has built up for an hour or more: attrition.
+
+    Found once it reaches 0.3 % of the count (and the absolute floor, and well past the noise
+    and display rounding); a loss that growth hides entirely shows as a growth stall instead.
+    """
+    if ts - state.decline_ts < _ATTRITION_MIN_MS or state.n <= cfg.warmup_updates:
+        return False
+    floor = _ATTRITION_MIN_SHARE * state.peak
+    if floor < cfg.min_drop_abs:
+        floor = cfg.min_drop_abs
+    if drawdown < floor or drawdown < cfg.noise_factor * state.noise:
+        return False
+    return _beyond_rounding(state.peak, value, last, cfg)
 
 
 def _beyond_rounding(peak: float, value: float, last: float, cfg: DetectorConfig) -> bool:
@@ -243,17 +303,15 @@ def _open_dip(
     """A drop crossed the threshold: date its onset and start the hold."""
     # Slow when most of the loss came before this update: a bleed, not one step.
     is_slow = state.decline_ts != 0 and last - value < 0.5 * (state.peak - value)
-    onset, before = (state.decline_ts, state.decline_prev_ts) if is_slow else (ts, state.prev_ts)
-    hold_from = onset - cfg.hold_backdate_max_ms
-    if before > hold_from:  # the drop happened after the last normal observation
-        hold_from = before
+    onset = state.decline_ts if is_slow else ts
     state.phase = DIPPING
     state.onset_ms = onset
-    state.hold_until_ms = max(hold_from + cfg.hold_ms, ts)
+    state.hold_until_ms = max(hold_end_ms(onset, cadence_ms(state), cfg), ts)
     state.baseline = state.peak
     state.low = value
     state.loss = state.peak - value
     state.is_slow = is_slow
+    state.dip_level = state.level = value
     state.dip_rate = max(state.growth.rate_ref(state.prev_ts, last), 0.0)
     state.decline_ts = 0
     return from_dip("opened", state, ts)
@@ -268,26 +326,79 @@ def _step_dipping(state: SeriesState, ts: int, value: float, cfg: DetectorConfig
         state.peak = max(state.baseline, value)
         _remember(state, value)
         return outcome
+    if ts > state.hold_until_ms:  # the first observation after the hold still shows the drop
+        return expire_hold(state, ts)
     return None
 
 
-def expire_hold(state: SeriesState) -> Outcome:
-    """The hold ran out with the loss still there: the dip becomes a page."""
+def _is_restore(
+    state: SeriesState, ts: int, value: float, last: float, before: float, cfg: DetectorConfig
+) -> bool:
+    """The lost amount came back as a step (within two updates) to near the expected level.
+
+    Expected: the baseline grown in proportion to the level the count fell to (growth is
+    proportional to size), so the daily rhythm and any burst since the drop move the target with
+    it, and a count that climbs back by growth never makes a step of the loss's size. A count
+    shown as zero meanwhile tells nothing of growth: then the restore must bring back the loss
+    and may land above it by up to three times the old pace (a busy hour) since the onset. Above
+    the expected level, half the loss and the old pace since the onset are allowed.
+    """
+    loss = state.loss
+    step_from = last if last < before else before
+    if value - step_from < cfg.recover_fraction * loss:
+        return False
+    short = (1.0 - cfg.recover_fraction) * loss
+    pace = state.dip_rate * (ts - state.onset_ms)  # growth at the old pace since the onset
+    if state.dip_level > 0.0:
+        # The old pace as well: a fast-growing count's baseline is already behind by the drop.
+        expected = state.baseline * (state.level / state.dip_level)
+        return expected - short <= value <= expected + _LANDING_ABOVE * loss + pace
+    return state.baseline - short <= value <= state.baseline + _LANDING_ABOVE * loss + _ZERO_PACE_ALLOWANCE * pace
+
+
+def cadence_ms(state: SeriesState) -> float:
+    """The series' learned poll interval (a default until it has one)."""
+    return state.gap_ms if state.gap_ms > 0.0 else _DEFAULT_GAP_MS
+
+
+def quiet_deadline_ms(state: SeriesState) -> int:
+    """When a dip whose hold ended without any observation is taken as a page on silence."""
+    return state.hold_until_ms + quiet_after_ms(cadence_ms(state), state.gap_spread)
+
+
+def expire_hold(state: SeriesState, at_ms: int, quiet: bool = False) -> Outcome:
+    """Evidence after the hold: the loss is still there (`at_ms` is that observation), or the
+    series went quiet (`at_ms` is the quiet deadline). The dip becomes a page."""
     state.phase = PAGED
-    state.peak = state.last_value  # from now on the peak is the level since the page
+    level = state.last_value
+    state.peak = level  # from now on the peak is the level since the page
+    state.before_last = state.third_last = level
+    state.restored = -1.0
     state.growth.reset()
-    return from_dip("paged", state, state.hold_until_ms, cause=_page_cause(state))
+    outcome = from_dip("paged", state, at_ms, cause=_page_cause(state))
+    outcome.quiet = quiet
+    return outcome
 
 
 def _step_paged(state: SeriesState, ts: int, value: float, last: float, cfg: DetectorConfig) -> Outcome | None:
     if value < state.low:
         state.low = value
-    # The loss must come back against where the count would be by now at its old growth, so a
-    # purged account regrowing at its usual pace is never taken for a recovery.
-    target = state.baseline + state.dip_rate * (ts - state.onset_ms)
-    if _has_regained(target, state, value, cfg):
-        _return_to_normal(state, value)
-        return from_dip("recovered", state, ts, cause=Cause.OUTAGE)
+    before, third = state.before_last, state.third_last
+    state.before_last, state.third_last = last, before
+    if before > state.level:
+        state.level = before
+    restored = state.restored
+    if restored >= 0.0:
+        state.restored = -1.0
+        # The step held: a level shift back (a restore), not the first polls of a burst still
+        # climbing; a count may go on growing meanwhile, up to twice its old pace.
+        settle = _RESTORE_SETTLE * state.loss
+        if -settle <= value - restored <= settle + 2.0 * state.dip_rate * (ts - state.prev_ts):
+            _return_to_normal(state, value)
+            return from_dip("recovered", state, ts, cause=Cause.OUTAGE)
+    if before - third <= _STEADY_BEFORE * state.loss and _is_restore(state, ts, value, last, before, cfg):
+        state.restored = value  # confirmed, or not, by the next update
+        return None
     if ts - state.onset_ms >= cfg.settle_ms:  # a lasting loss becomes the new normal, silently
         _return_to_normal(state, value)
         return None
@@ -305,6 +416,8 @@ def _watch_paged_level(
     drawdown = state.peak - value
     if drawdown < threshold(state.peak, state.noise, cfg) or last - value < 0.5 * drawdown:
         return None
+    if state.is_slow and last - value < state.loss:
+        return None  # an attrition goes on bleeding (in big steps on a slow poll): the same incident
     if not _beyond_rounding(state.peak, value, last, cfg):
         return None
     return _open_dip(state, ts, value, last, cfg)
@@ -346,11 +459,4 @@ def _page_cause(state: SeriesState) -> Cause:
     return Cause.PURGE
 
 
-def _also(first: Outcome, second: Outcome | None) -> Outcome:
-    """Chain two outcomes of one update (a hold expiring, then the update's own decision)."""
-    if second is not None:
-        first.then = second
-    return first
-
-
-__all__ = ["DIPPING", "OK", "PAGED", "SeriesState", "expire_hold", "step", "step_many"]
+__all__ = ["DIPPING", "OK", "PAGED", "SeriesState", "expire_hold", "quiet_deadline_ms", "step", "step_many"]

@@ -36,6 +36,14 @@ class Cause(str, Enum):
     UNKNOWN = "unknown"
 
 
+class Evidence(str, Enum):
+    """What a series page rests on: an observation after the hold that still showed the drop, or
+    the series' silence after the hold for longer than its cadence allows (the data went quiet)."""
+
+    OBSERVED = "observed"
+    QUIET = "quiet"
+
+
 def series_key(platform: str, account: str, metric: str, post: str | None) -> str:
     """The contract's message key, `platform/account/metric[/post]`.
 
@@ -94,6 +102,7 @@ class AnomalyEvent:
     message: str
     affected: int | None = None
     of: int | None = None
+    evidence: Evidence | None = None  # series pages only
 
     @property
     def drop(self) -> float:
