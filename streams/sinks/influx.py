@@ -7,7 +7,8 @@ Schema (millisecond precision; tags are indexed, so only bounded sets are tags):
   `platform` and for account-level series). `account` and `post` grow with the monitored series, but
   they are the series' identity: the per-series alert rule groups by them and `count` carries them
   anyway, so they add no series InfluxDB does not already index. Fields `drop`, `drop_pct`,
-  `baseline`, `low`, `onset` (epoch ms), `duration_s` (decided - onset), `affected`, `of`, `message`
+  `baseline`, `low`, `onset` (epoch ms), `duration_s` (decided - onset), `affected`, `of`, `evidence`
+  (series pages: `observed` or `quiet`), `message`
   and `id` (the event id): a field, not a tag, because a tag unique per event would index every point.
 - `series_state`: one point per change of a series' phase, at the time of the change. Tags as the
   series (plus `cause` while a drop is open); fields `phase` (`ok`, `dipping`, `paged`), `state`
@@ -90,6 +91,8 @@ def event_line(event: AnomalyEvent) -> str:
         fields.append(f"affected={event.affected}i")
     if event.of is not None:
         fields.append(f"of={event.of}i")
+    if event.evidence is not None:
+        fields.append(f"evidence={string_field(event.evidence.value)}")  # observed, or quiet: no poll came
     return f"anomaly,{','.join(tags)} {','.join(fields)} {event.decided_ms}"
 
 
