@@ -163,6 +163,10 @@ def step_many(
         index = _step_plain_run(state, items, index, cfg)
         if index < count:
             ts, value = items[index]
+            if state.phase == DIPPING and ts > (deadline := quiet_deadline_ms(state)):
+                # The silence before this update already made the page, at the deadline: decided
+                # in event time, so a run taken in one call decides what updates one by one do.
+                outcomes.append(expire_hold(state, deadline, quiet=True))
             outcome = step(state, ts, value, cfg)
             if outcome is not None:
                 outcomes.append(outcome)
