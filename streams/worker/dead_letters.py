@@ -11,9 +11,13 @@ came from travel in headers:
   length; the value then holds its first `dead_letter_max_bytes` bytes (the whole record is still
   in the input topic at `dipwatch-source`, for as long as the topic keeps it).
 
-A dead letter that cannot be sent (broker refuses it, topic missing) never stops the worker: it is
-counted (`dipwatch_dead_letters_failed`) and logged with its source position, at most one line per
-reason every 10 s.
+A dead letter the broker refuses as too large (a topic whose `max.message.bytes` is below
+`dead_letter_max_bytes`) is sent again cut to half the length, down to 1 KiB, and that shorter limit
+is kept for the dead letters after it, so each still lands on the topic, marked as cut.
+
+A dead letter that cannot be sent (topic missing, broker down past the producer's retries, or too
+large even at 1 KiB) never stops the worker: it is counted (`dipwatch_dead_letters_failed`) and
+logged with its source position, at most one line per reason every 10 s.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import logging
 import time
 from typing import Any
 
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from prometheus_client import CollectorRegistry, Counter
 
 from streams.codec import Rejected
@@ -30,6 +35,8 @@ log = logging.getLogger(__name__)
 
 _DETAIL_BYTES = 300
 _LOG_EVERY_S = 10.0
+_SMALLEST_CUT = 1024
+_TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError)
 
 
 def dead_letter_headers(rejected: Rejected, source: str, max_bytes: int) -> list[tuple[str, bytes]]:
@@ -63,17 +70,42 @@ class DeadLetters:
         for rejected, key, source in rejects:
             if len(rejected.raw) > self.max_bytes:
                 self.truncated.inc()
-            headers = dead_letter_headers(rejected, source, self.max_bytes)
+            sending.append((await self._send(rejected, key, source, self.max_bytes), rejected, key, source, self.max_bytes))
+        for answer, rejected, key, source, cut in sending:
+            await self._settle(answer, rejected, key, source, cut)
+
+    async def _send(self, rejected: Rejected, key: bytes | None, source: str, cut: int) -> Any:
+        """The producer's future for one dead letter cut to `cut` bytes, or its immediate refusal."""
+        try:
+            return await self.topic.send(key=key or None, value=rejected.raw[:cut],
+                                         headers=dead_letter_headers(rejected, source, cut))  # fmt: skip
+        except Exception as error:  # the producer refused it at once (too large, closed)
+            return error
+
+    async def _settle(self, answer: Any, rejected: Rejected, key: bytes | None, source: str, cut: int) -> None:
+        """Wait for one dead letter's answer; a too-large refusal is sent again shorter."""
+        while True:
             try:
-                sending.append((await self.topic.send(key=key or None, value=rejected.raw[: self.max_bytes],
-                                                      headers=headers), rejected, source))  # fmt: skip
-            except Exception as error:  # the producer refused it at once (too large, closed)
+                if isinstance(answer, BaseException):
+                    raise answer
+                await answer
+                return
+            except _TOO_LARGE as error:
+                sent = min(len(rejected.raw), cut)
+                if sent <= _SMALLEST_CUT:
+                    self._failed(rejected.reason, source, error)
+                    return
+                if self.max_bytes >= sent:  # no other dead letter has learnt a shorter limit yet
+                    self.max_bytes = max(_SMALLEST_CUT, sent // 2)
+                    log.warning("the dead-letter topic refused a %d-byte dead letter; dead letters are now cut to %d bytes",
+                                sent, self.max_bytes)  # fmt: skip
+                if len(rejected.raw) <= cut:
+                    self.truncated.inc()  # it fitted the configured limit, not the topic's
+                cut = self.max_bytes
+                answer = await self._send(rejected, key, source, cut)
+            except Exception as error:  # the broker refused it for another reason
                 self._failed(rejected.reason, source, error)
-        for future, rejected, source in sending:
-            try:
-                await future
-            except Exception as error:  # the broker refused it
-                self._failed(rejected.reason, source, error)
+                return
 
     def _failed(self, reason: str, source: str, error: BaseException) -> None:
         self.failed.inc()

@@ -277,3 +277,34 @@ def test_a_restart_with_a_backlog_drains_every_partition(run: Run, stream) -> No
     drained_s = wait_until(run, lambda: caught_up(run), "every partition drained after the restart", deadline_s=90)
     assert set(expect_series_anomalies(run, expected)) == expected
     print(f"backlog of {len(lines) * 3 // 4} messages drained in {drained_s:.1f} s")
+
+
+def test_a_dead_letter_topic_with_a_smaller_limit_still_gets_every_dead_letter(run: Run) -> None:
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+    topic_limit = 200_000  # below dead_letter_max_bytes (900,000): an operator's stricter DLQ topic
+    admin = KafkaAdminClient(bootstrap_servers=run.kafka.bootstrap_servers)
+    try:
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, run.kafka.dead_letter_topic,
+                                            configs={"max.message.bytes": str(topic_limit)})])  # fmt: skip
+    finally:
+        admin.close()
+    poison = [b"\xff\xfe" * 300_000, b"{" + b"y" * 500_000, b"short and bad"]
+    producer = KafkaProducer(bootstrap_servers=run.kafka.bootstrap_servers, acks="all", max_request_size=4 << 20)
+    for value in poison:
+        producer.send(run.kafka.input_topic, key=b"k", value=value, partition=1)
+    producer.send(run.kafka.input_topic, key=b"x/hostile/likes", value=GOOD % (5, 0), partition=1)
+    producer.flush()
+    producer.close()
+    run.start_worker()
+    wait_until(run, lambda: len(dead_letters(run.kafka)) >= len(poison), "every dead letter")
+    letters = dead_letters(run.kafka)
+    for raw in poison:
+        matching = [(v, h) for v, h in letters if v and raw.startswith(v) and len(v) <= topic_limit]
+        assert matching, f"no dead letter for a {len(raw)}-byte record"
+        if len(raw) > topic_limit:
+            assert matching[0][1]["dipwatch-truncated"] == str(len(raw)).encode()
+    wait_until(run, lambda: any(p == 1 and committed == end for p, committed, end in partition_lag(run.kafka)),
+               "the good update after the poison committed")  # fmt: skip
+    assert run.workers[0].poll() is None
+    assert "dead letters are now cut to" in run.logs_in_full()
