@@ -20,13 +20,13 @@ from typing import Any
 from rich.console import Console
 from rich.progress import track
 
-from streams.codec import decode_line, event_to_dict
+from streams.formats.codec import decode_line, event_to_dict
 from streams.engine import DetectorConfig, Update
 from streams.engine.config import MINUTE_MS
-from streams.evaluate import TARGETS, breakdown, score, targets_met
-from streams.grafana_rule import grafana_rule_events
-from streams.replay import replay
-from streams.simulate import SimulationSpec, simulate
+from streams.offline.evaluate import TARGETS, breakdown, score, targets_met
+from streams.offline.grafana_rule import grafana_rule_events
+from streams.offline.replay import replay
+from streams.offline.simulate import SimulationSpec, simulate
 
 #: Lower is better for these; higher for the other ratios.
 _LOWER_IS_BETTER = {"glitch_page_rate", "false_recoveries", "duplicate_pages",

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale import REPO, input_file  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
-_REPLAY = "import sys; from pathlib import Path; from streams.replay import replay_file; " \
+_REPLAY = "import sys; from pathlib import Path; from streams.offline.replay import replay_file; " \
           "replay_file(Path(sys.argv[1]), open('/dev/null', 'wb'))"  # fmt: skip
-STAGES = (("engine", "streams/engine/"), ("decoding", "streams/codec.py"), ("reading", "streams/replay.py"))
+STAGES = (("engine", "streams/engine/"), ("decoding", "streams/formats/codec.py"), ("reading", "streams/offline/replay.py"))
 
 
 def record(path: Path, out: Path, raw: Path, rate: int, tree: Path) -> None:

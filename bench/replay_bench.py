@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from streams.engine import Detector, DetectorConfig, Update
-from streams.replay import read_chunks, relaxed_gc, replay
-from streams.simulate import SimulationSpec, simulate
+from streams.offline.replay import read_chunks, relaxed_gc, replay
+from streams.offline.simulate import SimulationSpec, simulate
 
 
 def bare_decode_rate(data: bytes) -> float:

@@ -19,7 +19,7 @@ import orjson
 
 from streams.cli.report import build_report
 from streams.engine import DetectorConfig
-from streams.simulate import FIXED_START_MS, SimulationSpec, simulate, write_simulation
+from streams.offline.simulate import FIXED_START_MS, SimulationSpec, simulate, write_simulation
 
 
 def main() -> None:

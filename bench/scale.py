@@ -119,9 +119,9 @@ def bare_decode_s(path: Path) -> tuple[float, int]:
 
 
 def replay_once(path: Path) -> tuple[float, Any, Any]:
-    from streams.codec import encode_event
+    from streams.formats.codec import encode_event
     from streams.engine import Detector
-    from streams.replay import read_chunks, replay
+    from streams.offline.replay import read_chunks, replay
 
     detector = Detector()
     started = time.process_time()
@@ -136,7 +136,7 @@ def before_flush(path: Path) -> Any:
     updates per series, all of them still wait in the pending lists then (the 5-minute lateness
     allowance), which is where the peak RSS is reached."""
     from streams.engine import Detector
-    from streams.replay import ReplaySummary, decode_chunk, read_chunks, relaxed_gc
+    from streams.offline.replay import ReplaySummary, decode_chunk, read_chunks, relaxed_gc
 
     detector, summary = Detector(), ReplaySummary()
     with path.open("rb") as source, relaxed_gc():
@@ -209,7 +209,7 @@ def weigh(detector: Any, sample: int = 20_000) -> dict[str, float]:
 
 def measure(path: Path, series: int, repeat: int) -> dict[str, Any]:
     """The child's work: one size, figures as JSON on stdout."""
-    import streams.replay  # noqa: F401 - imported before the baseline RSS is read
+    import streams.offline.replay  # noqa: F401 - imported before the baseline RSS is read
 
     gc.collect()
     rss_before_kb = status_kb("VmRSS")

@@ -59,10 +59,10 @@ from rich.console import Console
 from rich.table import Table
 
 from streams.cli.live import _messages, create_topics
-from streams.codec import decode_line
+from streams.formats.codec import decode_line
 from streams.engine import Update
 from streams.settings import KafkaSettings
-from streams.simulate import SimulationSpec, simulate
+from streams.offline.simulate import SimulationSpec, simulate
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH = 100

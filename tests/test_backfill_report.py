@@ -15,11 +15,11 @@ import pytest
 from pydantic import SecretStr
 
 from streams.cli.backfill import backfill
-from streams.codec import decode_line
+from streams.formats.codec import decode_line
 from streams.engine import Update
-from streams.replay import replay
+from streams.offline.replay import replay
 from streams.settings import InfluxSettings
-from streams.simulate import SimulationSpec, simulate
+from streams.offline.simulate import SimulationSpec, simulate
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH = 5000

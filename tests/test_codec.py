@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams import codec
+from streams.formats import codec
 
-from streams.codec import (
+from streams.formats.codec import (
     REJECT_REASONS,
     Rejected,
     decode_line,

@@ -9,7 +9,7 @@ import logging
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from prometheus_client import CollectorRegistry
 
-from streams.codec import Rejected
+from streams.formats.codec import Rejected
 from streams.worker.dead_letters import DeadLetters
 
 

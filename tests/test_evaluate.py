@@ -8,9 +8,9 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
-from streams.codec import format_time, parse_time_ms
+from streams.formats.codec import format_time, parse_time_ms
 from streams.cli.tables import render_table
-from streams.evaluate import TARGETS, Scores, score, targets_met
+from streams.offline.evaluate import TARGETS, Scores, score, targets_met
 
 T0 = parse_time_ms("2026-11-20T00:00:00Z")
 MIN = 60_000
@@ -239,7 +239,7 @@ SLOW = ("x", "acct2", "followers", None)
 
 
 def test_breakdown_splits_scores_by_cadence_kind_and_duration() -> None:
-    from streams.evaluate import breakdown
+    from streams.offline.evaluate import breakdown
 
     doc = truth(
         incident("s1", "page", 0, series=SERIES, cause="purge"),

@@ -18,10 +18,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.codec import decode_line, decode_message, encode_event
+from streams.formats.codec import decode_line, decode_message, encode_event
 from streams.engine import Detector, Update
-from streams.replay import read_chunks, replay
-from streams.simulate import FIXED_START_MS, SimulationSpec, simulate
+from streams.offline.replay import read_chunks, replay
+from streams.offline.simulate import FIXED_START_MS, SimulationSpec, simulate
 
 SPEC = SimulationSpec(seed=3, accounts=80, hours=12, start_ms=FIXED_START_MS)
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden_replay.jsonl"

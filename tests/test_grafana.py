@@ -19,7 +19,7 @@ import yaml
 from jsonschema import Draft4Validator
 from pydantic import SecretStr
 
-from streams import grafana
+from streams.provision import grafana
 from streams.engine.types import AnomalyEvent, Cause, Kind, Scope
 from streams.settings import GrafanaSettings, Settings
 
@@ -457,7 +457,7 @@ def test_worker_annotation_sink_posts_each_decision_once(fake: tuple[FakeGrafana
     import asyncio
 
     from streams.engine import AnomalyEvent, Cause, Kind, Scope
-    from streams.grafana import GrafanaAnnotations
+    from streams.provision.grafana import GrafanaAnnotations
 
     glitch = AnomalyEvent(Kind.GLITCH, Scope.SERIES, "x", "acme", "followers", None,
                           1795176000000, 1795176180000, 1000.0, 0.0, Cause.GLITCH, "x/acme/followers dipped")  # fmt: skip

@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from streams.codec import parse_time_ms
+from streams.formats.codec import parse_time_ms
 from streams.engine.types import Update
-from streams.evaluate import score
-from streams.grafana_rule import grafana_rule_events
+from streams.offline.evaluate import score
+from streams.offline.grafana_rule import grafana_rule_events
 
 T0 = parse_time_ms("2026-11-20T00:00:00Z")
 MIN = 60_000

@@ -8,7 +8,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "streams"
 #: Modules every layer may use: formats, configuration, errors and the sinks' bounded buffer.
-SHARED = {"streams", "streams.codec", "streams.state", "streams.settings", "streams.errors", "streams.point_buffer"}
+SHARED = {"streams", "streams.formats.codec", "streams.formats.state", "streams.settings", "streams.errors", "streams.sinks.point_buffer"}
 
 
 def module_name(path: Path) -> str:

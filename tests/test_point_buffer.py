@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.point_buffer import PointBuffer
+from streams.sinks.point_buffer import PointBuffer
 
 # An operation: add n items, or take a chunk and then either write it or hand it back.
 operations = st.lists(

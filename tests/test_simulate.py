@@ -13,7 +13,7 @@ import pytest
 
 from streams.engine.config import HOUR_MS, MINUTE_MS
 from streams.engine.types import series_key
-from streams.simulate import Simulation, SimulationSpec, simulate, write_simulation
+from streams.offline.simulate import Simulation, SimulationSpec, simulate, write_simulation
 
 #: Every incident rate raised so a 60-account, 12-hour run holds each kind at least once.
 BUSY = SimulationSpec(
@@ -418,7 +418,7 @@ def test_broad_mix_has_bursts_regrowth_and_late_batches(broad):
         newest[key] = max(t, newest.get(key, 0))
     assert late > 0
     # Late batches stay within the detector's lateness allowance: nothing arrives too late.
-    from streams.replay import replay
+    from streams.offline.replay import replay
 
     _, summary = replay([broad.lines])
     assert summary.too_late == 0 and summary.duplicates > 0

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.engine import Detector, DetectorConfig, Update
-from streams.state import StateDecodeError, decode_state, encode_state
+from streams.formats.state import StateDecodeError, decode_state, encode_state
 from tests.engine.scenarios import run
 from tests.engine.test_properties import late_and_duplicated, streams
 
@@ -75,7 +75,7 @@ def test_encoded_state_stays_under_a_kilobyte_after_10k_updates() -> None:
 def test_version_1_state_is_still_read_and_learns_its_cadence_from_its_last_gap() -> None:
     import struct
 
-    from streams import state as codec
+    from streams.formats import state as codec
 
     detector = Detector(CONFIG)
     for minute in range(30):

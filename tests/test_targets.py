@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from streams.codec import event_to_dict
-from streams.evaluate import score, targets_met
-from streams.replay import replay
-from streams.simulate import SimulationSpec, simulate
+from streams.formats.codec import event_to_dict
+from streams.offline.evaluate import score, targets_met
+from streams.offline.replay import replay
+from streams.offline.simulate import SimulationSpec, simulate
 
 
 @pytest.mark.parametrize(("mix", "seed"), [("minute", 101), ("minute", 202), ("broad", 101), ("slow", 202)])

@@ -16,10 +16,10 @@ from rich.text import Text
 from streams.cli.errors import one_line_errors
 from streams.cli.offline import evaluate_lines
 from streams.cli.tables import render_table, verdict
-from streams.codec import decode_line, format_time
+from streams.formats.codec import decode_line, format_time
 from streams.engine import AnomalyEvent, Detector, DetectorConfig, Kind, Scope, Update
-from streams.evaluate import Scores, targets_met
-from streams.simulate import SimulationSpec, simulate
+from streams.offline.evaluate import Scores, targets_met
+from streams.offline.simulate import SimulationSpec, simulate
 
 _BARS = "▁▂▃▄▅▆▇█"
 _STYLES = {

@@ -19,10 +19,10 @@ from rich.table import Table
 
 from streams.cli.errors import one_line_errors, stderr
 from streams.cli.options import ConfigOption
-from streams.codec import decode_line
+from streams.formats.codec import decode_line
 from streams.engine import Update
 from streams.errors import InputError, ServiceError
-from streams.grafana import GrafanaAnnotations
+from streams.provision.grafana import GrafanaAnnotations
 from streams.settings import KafkaSettings, Settings, load_settings
 from streams.sinks.influx import InfluxSink
 from streams.worker import FETCH_BYTES_PER_PARTITION as INPUT_MAX_MESSAGE_BYTES

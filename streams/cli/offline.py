@@ -16,14 +16,14 @@ from streams.cli.errors import one_line_errors, stderr
 from streams.cli.options import ConfigOption
 from streams.cli.rejects import RejectSpool
 from streams.cli.tables import render_breakdown, render_table, summary_table, verdict
-from streams.codec import decode_line, decode_lines, event_to_dict, format_time, parse_time_ms
+from streams.formats.codec import decode_line, decode_lines, event_to_dict, format_time, parse_time_ms
 from streams.engine import AnomalyEvent, DetectorConfig, Update, series_key
 from streams.engine.config import MINUTE_MS
 from streams.errors import InputError
-from streams.evaluate import Scores, breakdown, score, targets_met
-from streams.grafana_rule import grafana_rule_events
-from streams.replay import ReplaySummary, open_events, replay, replay_file
-from streams.simulate import FIXED_START_MS, MIXES, SimulationSpec, simulate, start_ending_at, write_simulation
+from streams.offline.evaluate import Scores, breakdown, score, targets_met
+from streams.offline.grafana_rule import grafana_rule_events
+from streams.offline.replay import ReplaySummary, open_events, replay, replay_file
+from streams.offline.simulate import FIXED_START_MS, MIXES, SimulationSpec, simulate, start_ending_at, write_simulation
 from streams.settings import load_settings
 
 #: Pending periods of the Grafana rule scored beside dipwatch, in minutes.

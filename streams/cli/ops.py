@@ -12,12 +12,12 @@ from streams.cli.backfill import backfill
 from streams.cli.errors import one_line_errors, stderr
 from streams.cli.options import ConfigOption
 from streams.cli.tables import summary_table
-from streams.codec import decode_lines
+from streams.formats.codec import decode_lines
 from streams.engine import AnomalyEvent, Update
 from streams.errors import InputError, ServiceError
-from streams.grafana import provision
-from streams.influx_admin import init_database
-from streams.replay import open_events, read_chunks, replay
+from streams.provision.grafana import provision
+from streams.provision.influx_admin import init_database
+from streams.offline.replay import open_events, read_chunks, replay
 from streams.settings import Settings, load_settings
 
 influx_app = typer.Typer(help="InfluxDB administration.", no_args_is_help=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 
-from streams.replay import open_events
+from streams.offline.replay import open_events
 
 
 class RejectSpool:

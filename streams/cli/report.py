@@ -15,13 +15,13 @@ from streams.cli.errors import one_line_errors, stderr
 from streams.cli.offline import GRAFANA_PENDING_MIN, read_truth, truth_mismatches
 from streams.cli.options import ConfigOption
 from streams.cli.tables import score_rows, verdict
-from streams.codec import event_to_dict
+from streams.formats.codec import event_to_dict
 from streams.engine import AnomalyEvent, DetectorConfig, Update
 from streams.engine.config import MINUTE_MS
 from streams.errors import InputError
-from streams.evaluate import Scores, score
-from streams.grafana_rule import grafana_rule_events
-from streams.replay import ReplaySummary, decode_chunk, open_events, read_chunks, replay
+from streams.offline.evaluate import Scores, score
+from streams.offline.grafana_rule import grafana_rule_events
+from streams.offline.replay import ReplaySummary, decode_chunk, open_events, read_chunks, replay
 from streams.report import Facts, PointPicker, ScoreTable, plot_window, render_page
 from streams.report.model import PLATFORM, incidents_in_order
 from streams.settings import load_settings

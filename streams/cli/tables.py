@@ -8,8 +8,8 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from streams.evaluate import TARGETS, GroupScores, Scores, Target, is_met, targets_met
-from streams.replay import ReplaySummary
+from streams.offline.evaluate import TARGETS, GroupScores, Scores, Target, is_met, targets_met
+from streams.offline.replay import ReplaySummary
 
 
 def summary_table(summary: ReplaySummary, reject_lines: list[int] | None = None,

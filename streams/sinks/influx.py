@@ -31,7 +31,7 @@ from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 from influxdb_client.client.write_api_async import WriteApiAsync
 
 from streams.engine.types import AnomalyEvent, Kind, Scope, Update
-from streams.point_buffer import PointBuffer
+from streams.sinks.point_buffer import PointBuffer
 from streams.errors import ServiceError
 from streams.settings import InfluxSettings
 

@@ -17,11 +17,11 @@ from aiokafka.partitioner import murmur2
 from faust.types import TP, EventT, Message
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from streams.codec import Rejected, decode_message, encode_event
+from streams.formats.codec import Rejected, decode_message, encode_event
 from streams.engine import AnomalyEvent, Detector, DetectorConfig, Kind, Scope, Update
 from streams.engine.platform import PlatformAggregator, PlatformDelta
 from streams.settings import Settings, load_settings
-from streams.state import decode_platform_state, decode_state, encode_platform_state, encode_state
+from streams.formats.state import decode_platform_state, decode_state, encode_platform_state, encode_state
 from streams.worker.commit_watchdog import CommitWatchdog
 from streams.worker.dead_letters import DeadLetters
 from streams.worker.output_tail import published_ids

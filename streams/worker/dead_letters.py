@@ -29,7 +29,7 @@ from typing import Any
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from prometheus_client import CollectorRegistry, Counter
 
-from streams.codec import Rejected
+from streams.formats.codec import Rejected
 
 log = logging.getLogger(__name__)
 

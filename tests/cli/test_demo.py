@@ -11,9 +11,9 @@ from streams.cli import app
 from streams.cli.demo import _Screen
 from streams.cli.offline import evaluate_lines
 from streams.cli.tables import render_table
-from streams.codec import decode_line
+from streams.formats.codec import decode_line
 from streams.engine import Detector, DetectorConfig, Update
-from streams.simulate import SimulationSpec, simulate
+from streams.offline.simulate import SimulationSpec, simulate
 
 
 def screen_of(accounts: int = 20) -> tuple[_Screen, list]:

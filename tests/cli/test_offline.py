@@ -10,10 +10,10 @@ import orjson
 from typer.testing import CliRunner
 
 from streams.cli import app
-from streams.codec import decode_line, parse_time_ms
+from streams.formats.codec import decode_line, parse_time_ms
 from streams.engine import Update
 from streams.engine.config import HOUR_MS
-from streams.simulate import FIXED_START_MS
+from streams.offline.simulate import FIXED_START_MS
 from tests.engine.scenarios import T0
 
 runner = CliRunner()

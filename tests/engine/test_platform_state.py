@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streams.engine import DetectorConfig
 from streams.engine.platform import PlatformAggregator
-from streams.state import decode_platform_state, encode_platform_state
+from streams.formats.state import decode_platform_state, encode_platform_state
 from tests.engine.test_platform import fleet, merged_platform_events, outage_shape, purge_shape
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from streams.cli.live import publish_lines
 from streams.settings import GrafanaSettings
-from streams.simulate import SimulationSpec, simulate
+from streams.offline.simulate import SimulationSpec, simulate
 from tests.deploy_files import kubernetes_worker_env, service_env
 from tests.integration.harness import Run, caught_up, run, wait_until  # noqa: F401
 from tests.integration.test_influx import TOKEN, _drop, _fresh_database, influx_url, point_count, recent_start_ms  # noqa: F401

@@ -17,9 +17,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams.cli.live import keyed_messages
 from streams.cli.live import partition_lag, publish_lines
-from streams.codec import decode_line, decode_lines
+from streams.formats.codec import decode_line, decode_lines
 from streams.engine import DetectorConfig, Kind, Scope
-from streams.replay import replay
+from streams.offline.replay import replay
 from streams.settings import InfluxSettings, KafkaSettings
 from tests.integration.harness import Run, caught_up, free_port, published_ids, read_all, run, wait_until  # noqa: F401
 from tests.integration.test_influx import TOKEN, influx_url, point_count, private_influx, services  # noqa: F401

@@ -17,14 +17,14 @@ import pytest
 from influxdb_client import InfluxDBClient
 from pydantic import SecretStr
 
-from streams.codec import decode_line, format_time
+from streams.formats.codec import decode_line, format_time
 from streams.engine.types import AnomalyEvent, Cause, Kind, Scope, Update
 from streams.errors import ServiceError
-from streams.grafana import alert_rules, dashboards, rule_queries
-from streams.influx_admin import database_and_policy, init_database
-from streams.replay import replay
+from streams.provision.grafana import alert_rules, dashboards, rule_queries
+from streams.provision.influx_admin import database_and_policy, init_database
+from streams.offline.replay import replay
 from streams.settings import InfluxSettings
-from streams.simulate import SimulationSpec, simulate, start_ending_at
+from streams.offline.simulate import SimulationSpec, simulate, start_ending_at
 from streams.sinks.influx import InfluxSink, write_replay_to_influx
 
 pytestmark = pytest.mark.integration

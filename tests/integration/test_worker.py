@@ -9,8 +9,8 @@ import pytest
 
 from streams.cli.live import partition_lag, publish_lines
 from streams.engine import Kind, Scope
-from streams.replay import replay
-from streams.simulate import SimulationSpec, simulate
+from streams.offline.replay import replay
+from streams.offline.simulate import SimulationSpec, simulate
 from tests.integration.harness import Run, caught_up, published_ids, read_all, run, series_ids, wait_until  # noqa: F401
 from tests.integration.test_influx import influx_url, recent_start_ms  # noqa: F401  (the InfluxDB fixture)
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from streams.cli import app
-from streams.simulate import FIXED_START_MS, SimulationSpec, simulate, write_simulation
+from streams.offline.simulate import FIXED_START_MS, SimulationSpec, simulate, write_simulation
 from tests.report.browser import Browser, find_chromium
 
 CHROMIUM = find_chromium()

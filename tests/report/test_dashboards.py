@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 
 from streams.engine import Kind, Scope
-from streams.grafana import dashboards
+from streams.provision.grafana import dashboards
 from streams.report.model import drop_intervals, dropping_counts, incidents_in_order, pages_per_day
 from streams.settings import InfluxSettings
 from streams.sinks.influx import write_replay_to_influx
 from tests.integration.test_influx import Scenario, _drop, _fresh_database, flux, scenario, services  # noqa: F401
-from streams.codec import format_time
+from streams.formats.codec import format_time
 
 pytestmark = pytest.mark.integration
 

@@ -11,11 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from streams.cli import app
-from streams.codec import decode_line
+from streams.formats.codec import decode_line
 from streams.engine import Detector, DetectorConfig, Kind, Update
 from streams.report.model import GLITCH, PAGE, PLATFORM, incidents_in_order
 from streams.report.points import MAX_POINTS, thin
-from streams.simulate import FIXED_START_MS, SimulationSpec, simulate, write_simulation
+from streams.offline.simulate import FIXED_START_MS, SimulationSpec, simulate, write_simulation
 
 runner = CliRunner()
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from streams.codec import parse_time_ms
+from streams.formats.codec import parse_time_ms
 from streams.engine.config import HOUR_MS, MINUTE_MS
 from streams.engine.types import series_key
 

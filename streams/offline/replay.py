@@ -12,7 +12,7 @@ from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
-from streams.codec import Rejected, decode_lines, encode_event, encode_rejected
+from streams.formats.codec import Rejected, decode_lines, encode_event, encode_rejected
 from streams.engine import AnomalyEvent, Detector, DetectorConfig, Update
 from streams.errors import InputError
 

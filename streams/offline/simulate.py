@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 
-from streams.codec import format_time
+from streams.formats.codec import format_time
 from streams.engine.cadence import hold_polls
 from streams.engine.config import HOUR_MS, MINUTE_MS, DetectorConfig
 from streams.engine.types import series_key

@@ -17,10 +17,10 @@ import yaml
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 
-from streams.codec import format_time
+from streams.formats.codec import format_time
 from streams.engine.types import AnomalyEvent, Kind, Scope
 from streams.errors import ConfigError, ServiceError
-from streams.point_buffer import PointBuffer
+from streams.sinks.point_buffer import PointBuffer
 from streams.settings import GrafanaSettings, InfluxSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ _ANNOTATIONS_KEPT = 10_000  # annotations waiting for Grafana at most; a long ou
 
 def _assets_root() -> Path:
     """The repository in a checkout or editable install, else the data files of a plain install."""
-    checkout = Path(__file__).resolve().parents[1]
+    checkout = Path(__file__).resolve().parents[2]
     installed = Path(sys.prefix) / "share" / "dipwatch"
     return checkout if (checkout / "dashboards").is_dir() else installed
 

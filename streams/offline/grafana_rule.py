@@ -20,7 +20,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from streams.codec import event_to_dict
+from streams.formats.codec import event_to_dict
 from streams.engine.config import MINUTE_MS
 from streams.engine.types import AnomalyEvent, Cause, Kind, Scope, Update
 
