@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from streams.offline import replay as replay_module
 from streams.formats.codec import decode_lines
 from streams.offline.replay import ReplaySummary, decode_chunk, read_chunks
-from tests.test_codec import GOOD_LINE, line
+from tests.formats.test_codec import GOOD_LINE, line
 
 _lines = st.lists(st.sampled_from([GOOD_LINE, line(account="a2", ts=1795176000), b"", b"{", line(value=-1)]))
 

@@ -2,7 +2,7 @@
 
 Regenerate after an intended change of decisions (review the diff of the fixture, then commit it):
 
-    python -m tests.test_golden_replay
+    python -m tests.offline.test_golden_replay
 
 The input is the simulator's stream for SPEC (fixed start, so the same on any day); its digest is kept
 in the fixture's first line, so a changed simulator is told apart from a changed engine.
@@ -24,8 +24,8 @@ from streams.offline.replay import read_chunks, replay
 from streams.offline.simulate import FIXED_START_MS, SimulationSpec, simulate
 
 SPEC = SimulationSpec(seed=3, accounts=80, hours=12, start_ms=FIXED_START_MS)
-GOLDEN = Path(__file__).resolve().parent / "data" / "golden_replay.jsonl"
-REGENERATE = "python -m tests.test_golden_replay"
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden_replay.jsonl"
+REGENERATE = "python -m tests.offline.test_golden_replay"
 
 
 def stream() -> list[bytes]:

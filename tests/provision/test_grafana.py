@@ -24,7 +24,7 @@ from streams.engine.types import AnomalyEvent, Cause, Kind, Scope
 from streams.settings import GrafanaSettings, Settings
 
 # Inside the repository, so a plain clone runs these tests (source and licence: fixtures/grafana/README.md).
-API_SUBSET = Path(__file__).resolve().parent / "fixtures" / "grafana" / "api-subset.json"
+API_SUBSET = Path(__file__).resolve().parents[1] / "fixtures" / "grafana" / "api-subset.json"
 DEFAULT_POLICY = {"receiver": "grafana-default-email", "group_by": ["grafana_folder", "alertname"]}
 SECRET_SETTINGS = {"slack": {"url"}, "pagerduty": {"integrationKey"}}
 
@@ -273,7 +273,7 @@ def running_fake(token: str) -> Iterator[tuple[FakeGrafana, str]]:
 # ---------------------------------------------------------------- tests
 
 TOKEN = "glsa_test-token-not-for-logs"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
