@@ -14,7 +14,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from streams.cli.errors import one_line_errors, stderr
 from streams.cli.options import ConfigOption
-from streams.cli.rejects import RejectSpool
+from streams.offline.rejects import RejectSpool
 from streams.cli.tables import render_breakdown, render_table, summary_table, verdict
 from streams.formats.codec import decode_line, decode_lines, event_to_dict, format_time, parse_time_ms
 from streams.engine import AnomalyEvent, DetectorConfig, Update, series_key

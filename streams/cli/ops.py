@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from streams.cli.backfill import backfill
+from streams.sinks.backfill import backfill
 from streams.cli.errors import one_line_errors, stderr
 from streams.cli.options import ConfigOption
 from streams.cli.tables import summary_table

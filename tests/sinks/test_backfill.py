@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from streams.cli.backfill import backfill
+from streams.sinks.backfill import backfill
 from streams.formats.codec import decode_line
 from streams.engine import Update
 from streams.offline.replay import replay
 from streams.settings import InfluxSettings
 from streams.offline.simulate import SimulationSpec, simulate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BATCH = 5000
 
 
