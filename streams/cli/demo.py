@@ -13,8 +13,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from streams.cli.errors import one_line_errors
-from streams.cli.offline import evaluate_lines
+from streams.cli.errors import one_line_errors, stderr
+from streams.offline.compare import evaluate_lines
 from streams.cli.tables import render_table, verdict
 from streams.formats.codec import decode_line, format_time
 from streams.engine import AnomalyEvent, Detector, DetectorConfig, Kind, Scope, Update
@@ -118,7 +118,7 @@ def demo_command(
         screen = _play(console, simulation.lines, speed)
         # Keep the last frame and the table apart; piped, rich ends the frame without its newline.
         console.line(1 if console.is_terminal else 2)
-        results = evaluate_lines(simulation.lines, simulation.truth, DetectorConfig())
+        results = evaluate_lines(simulation.lines, simulation.truth, DetectorConfig(), stage=stderr.status)
         console.print(render_table(results, console.width))
         summary, command = closing_words(screen, results, seed, accounts, hours)
         console.print(summary)

@@ -14,21 +14,17 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from streams.cli.errors import one_line_errors, stderr
 from streams.cli.options import ConfigOption
-from streams.offline.rejects import RejectSpool
 from streams.cli.tables import render_breakdown, render_table, summary_table, verdict
-from streams.formats.codec import decode_line, decode_lines, event_to_dict, format_time, parse_time_ms
-from streams.engine import AnomalyEvent, DetectorConfig, Update, series_key
-from streams.engine.config import MINUTE_MS
+from streams.engine import AnomalyEvent, DetectorConfig
 from streams.errors import InputError
-from streams.offline.evaluate import Scores, breakdown, score, targets_met
-from streams.offline.grafana_rule import grafana_rule_events
-from streams.offline.replay import ReplaySummary, open_events, replay, replay_file
+from streams.formats.codec import parse_time_ms
+from streams.offline.compare import detector_events
+from streams.offline.evaluate import breakdown, score, targets_met
+from streams.offline.rejects import RejectSpool
+from streams.offline.replay import ReplaySummary, open_events, replay_file
 from streams.offline.simulate import FIXED_START_MS, MIXES, SimulationSpec, simulate, start_ending_at, write_simulation
+from streams.offline.truth import mismatch_warnings, read_truth
 from streams.settings import load_settings
-
-#: Pending periods of the Grafana rule scored beside dipwatch, in minutes.
-GRAFANA_PENDING_MIN = (0, 5, 15)
-
 
 def replay_command(
     events: Annotated[Path, typer.Argument(help="JSON Lines of metric updates, in arrival order.")],
@@ -56,7 +52,7 @@ def replay_command(
             spool.close()
         stderr.print(summary_table(summary, first_lines, rejects))
         if influx:
-            from streams.cli.ops import write_history  # only this option needs the InfluxDB client
+            from streams.cli.history import write_history  # only this option needs the InfluxDB client
 
             write_history(events, found, settings)
 
@@ -182,7 +178,7 @@ def evaluate_command(
             lines = source.readlines()
         for warning in mismatch_warnings(lines, truth_doc):
             stderr.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
-        found = detector_events(lines, detector)
+        found = detector_events(lines, detector, stage=stderr.status)
         results = [score(found_events, truth_doc, detector=name) for name, found_events in found]
         parts = {name: breakdown(found_events, truth_doc) for name, found_events in found}
         met = targets_met(results[0])
@@ -201,79 +197,6 @@ def evaluate_command(
             console.print(verdict(results[0]), style="bold green" if all(met.values()) else "bold red")
     if not all(met.values()):
         raise typer.Exit(1)
-
-
-def detector_events(lines: list[bytes], config: DetectorConfig) -> list[tuple[str, list[dict]]]:
-    """dipwatch's events first, then the Grafana-style rule's for each pending period."""
-    with stderr.status("replaying through dipwatch"):
-        events, _ = replay([lines], config)
-    found = [("dipwatch", [event_to_dict(e) for e in events])]
-    updates = [u for u in map(decode_line, lines) if type(u) is Update]
-    for pending_min in GRAFANA_PENDING_MIN:
-        with stderr.status(f"scoring the Grafana rule, pending {pending_min} min"):
-            found.append((f"grafana {pending_min}m", grafana_rule_events(updates, pending_ms=pending_min * MINUTE_MS)))
-    return found
-
-
-def mismatch_warnings(lines: list[bytes], truth: dict) -> list[str]:
-    """Why these events and this truth may not belong together: scores of unrelated files are zeros
-    that look like a bad detector."""
-    updates: list[Update] = []
-    rejected = 0
-    for start in range(0, len(lines), 512):
-        batch = [line.rstrip(b"\r\n") for line in lines[start : start + 512]]
-        found, rejects = decode_lines(batch)
-        updates += found
-        rejected += len(rejects)
-    return truth_mismatches(updates, rejected, truth)
-
-
-def truth_mismatches(updates: list[Update], rejected: int, truth: dict) -> list[str]:
-    """`mismatch_warnings` for updates already decoded, with the number of lines rejected."""
-    if not updates and not rejected:
-        return ["the events file is empty: nothing to score"]
-    if not updates:
-        return [f"every one of the {rejected:,} lines was rejected: nothing to score"]
-    incidents = truth.get("incidents", []) + truth.get("platform_incidents", [])
-    if not incidents:
-        return ["the truth lists no incident: recall and precision say nothing"]
-    warnings = []
-    keys = {u.key for u in updates}
-    platforms = {(u.platform, u.metric) for u in updates}
-    series_truth = truth.get("incidents", [])
-    if series_truth and not any(_truth_key(i) in keys for i in series_truth):
-        warnings.append("no series of the truth's incidents appears in the events: were they written together?")
-    elif not series_truth and not any((i["platform"], i["metric"]) in platforms for i in incidents):
-        warnings.append("no platform and metric of the truth appears in the events")
-    first, last = min(u.ts_ms for u in updates), max(u.ts_ms for u in updates)
-    onsets = [int(i["onset_ms"]) for i in incidents]
-    if not any(first <= onset <= last for onset in onsets):
-        warnings.append(
-            f"the events span {format_time(first)} to {format_time(last)}, and no incident of the truth "
-            "starts inside it: were they written together?"
-        )
-    return warnings
-
-
-def evaluate_lines(lines: list[bytes], truth: dict, config: DetectorConfig) -> list[Scores]:
-    """dipwatch first, then the Grafana-style rule for each pending period."""
-    return [score(found, truth, detector=name) for name, found in detector_events(lines, config)]
-
-
-def _truth_key(incident: dict) -> str:
-    return series_key(incident["platform"], incident["account"], incident["metric"], incident.get("post"))
-
-
-def read_truth(path: Path) -> dict:
-    try:
-        truth = orjson.loads(path.read_bytes())
-    except FileNotFoundError as error:
-        raise InputError(f"{path} does not exist") from error
-    except orjson.JSONDecodeError as error:
-        raise InputError(f"{path} is not JSON: {error}") from error
-    if not isinstance(truth, dict) or "incidents" not in truth:
-        raise InputError(f"{path} is not a truth file written by `dipwatch simulate`")
-    return truth
 
 
 def register(app: typer.Typer) -> None:

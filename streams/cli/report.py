@@ -12,7 +12,8 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TimeElapsedColumn
 
 from streams.cli.errors import one_line_errors, stderr
-from streams.cli.offline import GRAFANA_PENDING_MIN, read_truth, truth_mismatches
+from streams.offline.compare import GRAFANA_PENDING_MIN
+from streams.offline.truth import read_truth, truth_mismatches
 from streams.cli.options import ConfigOption
 from streams.cli.tables import score_rows, verdict
 from streams.formats.codec import event_to_dict

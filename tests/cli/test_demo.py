@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from streams.cli import app
 from streams.cli.demo import _Screen
-from streams.cli.offline import evaluate_lines
+from streams.offline.compare import evaluate_lines
 from streams.cli.tables import render_table
 from streams.formats.codec import decode_line
 from streams.engine import Detector, DetectorConfig, Update
