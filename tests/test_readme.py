@@ -90,3 +90,12 @@ def test_every_command_the_readme_prints_parses() -> None:
             name, group, args = group.resolve_command(group.make_context("dipwatch", list(args)), args)
             assert group is not None, f"README: {command!r}: no command {name}"
         group.make_context("dipwatch", list(args))  # raises on an unknown option or a bad value
+
+
+def test_every_repository_path_the_readme_names_exists() -> None:
+    # A module that moves leaves its old path behind in the prose; this names it.
+    repo = Path(__file__).resolve().parents[1]
+    named = set(re.findall(r"`((?:streams|tests|bench|deploy|docs|dashboards)/[\w./-]*)`", README))
+    assert len(named) > 20  # the pattern still finds the layout table's paths
+    missing = sorted(path for path in named if not (repo / path).exists())
+    assert not missing, f"README names paths that do not exist: {missing}"
