@@ -11,8 +11,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
@@ -23,6 +22,7 @@ from streams.formats.codec import decode_line
 from streams.engine import Update
 from streams.errors import InputError, ServiceError
 from streams.provision.grafana import GrafanaAnnotations
+from streams.provision.kafka_topics import create_topics as provision_topics
 from streams.settings import KafkaSettings, Settings, load_settings
 from streams.sinks.influx import InfluxSink
 from streams.worker import FETCH_BYTES_PER_PARTITION as INPUT_MAX_MESSAGE_BYTES
@@ -142,22 +142,8 @@ def topics_command(config: ConfigOption = None) -> None:
 
 
 def create_topics(kafka: KafkaSettings) -> list[tuple[str, bool]]:
-    names = (kafka.input_topic, kafka.output_topic, kafka.dead_letter_topic, kafka.platform_topic)
-    admin = _connect(lambda: KafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers))
-    results = []
-    try:
-        for name in names:
-            # The input takes messages up to the worker's fetch size: pollers batch updates, and a
-            # record too large for the broker would be refused before it could be dead-lettered.
-            configs = {"max.message.bytes": str(INPUT_MAX_MESSAGE_BYTES)} if name == kafka.input_topic else {}
-            try:
-                admin.create_topics([NewTopic(name, kafka.partitions, kafka.replication_factor, topic_configs=configs)])
-                results.append((name, True))
-            except TopicAlreadyExistsError:
-                results.append((name, False))
-    finally:
-        admin.close()
-    return results
+    """The topics, the input sized for the worker's fetch (the CLI is where the two layers meet)."""
+    return provision_topics(kafka, INPUT_MAX_MESSAGE_BYTES)
 
 
 def lag_command(config: ConfigOption = None) -> None:
