@@ -58,7 +58,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from rich.console import Console
 from rich.table import Table
 
-from streams.cli.live import _messages, create_topics
+from streams.cli.live import create_topics, keyed_messages
 from streams.formats.codec import decode_line
 from streams.engine import Update
 from streams.settings import KafkaSettings
@@ -163,7 +163,7 @@ def produce(kafka: KafkaSettings, lines: list[bytes], batch: int) -> Produced:
                              batch_size=512 * 1024, max_request_size=8 * 1024 * 1024)  # fmt: skip
     started = time.perf_counter()
     sent = [(producer.send(kafka.input_topic, key=key, value=value), count)
-            for key, value, count in _messages(lines, batch, kafka.partitions)]  # fmt: skip
+            for key, value, count in keyed_messages(lines, batch, kafka.partitions)]  # fmt: skip
     producer.flush()
     seconds = time.perf_counter() - started
     producer.close()

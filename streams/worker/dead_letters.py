@@ -56,6 +56,7 @@ class DeadLetters:
 
     def __init__(self, topic: Any, registry: CollectorRegistry, max_bytes: int) -> None:
         self.topic, self.max_bytes = topic, max_bytes
+        self.rejects = Counter("dipwatch_rejects", "Records sent to the dead letters", ["reason"], registry=registry)
         self.truncated = Counter("dipwatch_dead_letters_truncated",
                                  "Dead letters cut to dead_letter_max_bytes", registry=registry)  # fmt: skip
         self.failed = Counter("dipwatch_dead_letters_failed",
@@ -66,6 +67,8 @@ class DeadLetters:
     async def send_all(self, rejects: list[tuple[Rejected, bytes | None, str]]) -> None:
         """Dead letters for (record, input key, source position), sent together, each answer awaited:
         a refusal is seen here, not lost in a producer callback."""
+        for rejected, _, _ in rejects:
+            self.rejects.labels(rejected.reason).inc()
         sending = []
         for rejected, key, source in rejects:
             if len(rejected.raw) > self.max_bytes:

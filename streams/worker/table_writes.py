@@ -20,7 +20,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 import weakref
 
+from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (Java, kafka-python, aiokafka alike) picks for a key."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 @dataclass(frozen=True, slots=True)
