@@ -94,9 +94,10 @@ class Detector:
             touch(key)
             state = series.get(key)
             if state is None:
-                # Names repeat across series (platforms, metrics, an account's posts): one copy each.
+                # Platforms and metrics repeat across series: one copy each (account and post are
+                # read back from the key).
                 state = series[key] = SeriesState(
-                    key, intern(update.platform), intern(update.account), intern(update.metric), update.post
+                    key, intern(update.platform), update.account, intern(update.metric), update.post
                 )
             ts = update.ts_ms
             if ts > state.tail_ts:  # in order: the common case, kept to a few operations
