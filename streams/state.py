@@ -57,8 +57,8 @@ def encode_state(state: SeriesState) -> bytes:
     >>> d = Detector()
     >>> _ = d.observe(Update("x", "acme", "likes", None, 5.0, 60_000))
     >>> state = d.export_series("x/acme/likes")
-    >>> decode_state("x/acme/likes", encode_state(state)).pending
-    [(60000, 5.0)]
+    >>> decode_state("x/acme/likes", encode_state(state)).pending  # [ts, value, ...]
+    [60000, 5.0]
     """
     post = state.post
     header = _HEADER.pack(
@@ -75,8 +75,9 @@ def encode_state(state: SeriesState) -> bytes:
         growth.span_last, growth.gain_before, growth.span_before,
     )  # fmt: skip
     ring = struct.pack(f"<{len(state.ring)}d", *state.ring)
-    pending = [_PENDING_COUNT.pack(len(state.pending))]
-    pending.extend(_PENDING_ITEM.pack(ts, value) for ts, value in state.pending)
+    flat = state.pending
+    pending = [_PENDING_COUNT.pack(len(flat) // 2)]
+    pending.extend(_PENDING_ITEM.pack(ts, value) for ts, value in zip(flat[0::2], flat[1::2]))
     return b"".join((header, scalars, growth_bytes, ring, *pending))
 
 
@@ -111,7 +112,8 @@ def _decode(key: str, data: bytes) -> SeriesState:
     offset += 8 * ring_len
     (count,) = _PENDING_COUNT.unpack_from(data, offset)
     offset += _PENDING_COUNT.size
-    state.pending = [_PENDING_ITEM.unpack_from(data, offset + i * _PENDING_ITEM.size) for i in range(count)]
+    if count:
+        state.pending = [field for i in range(count) for field in _PENDING_ITEM.unpack_from(data, offset + i * _PENDING_ITEM.size)]
     if offset + count * _PENDING_ITEM.size != len(data):
         raise StateDecodeError(f"trailing or missing bytes in state for series {key!r}")
     return state
