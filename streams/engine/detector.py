@@ -19,7 +19,7 @@ from streams.engine.messages import describe
 from streams.engine.outcome import Outcome
 from streams.engine.platform import PlatformAggregator, PlatformDelta
 from streams.engine.schedule import DueTimes
-from streams.engine.series import DIPPING, SeriesState, expire_hold, quiet_deadline_ms, step_many
+from streams.engine.series import DIPPING, NO_PENDING, SeriesState, expire_hold, quiet_deadline_ms, step_many_flat
 from streams.engine.types import AnomalyEvent, Evidence, Kind, Scope, Update
 
 _EVENT_KINDS = {
@@ -29,7 +29,6 @@ _EVENT_KINDS = {
     "stall": Kind.GROWTH_STALL,
 }
 _NEVER = -(2**62)
-_INF = float("inf")
 
 
 @dataclass
@@ -58,6 +57,7 @@ class Detector:
         self,
         config: DetectorConfig | None = None,
         platforms: PlatformAggregator | None | str = "local",
+        track_touched: bool = True,
     ) -> None:
         self.config = config or DetectorConfig()
         self.platforms = PlatformAggregator(self.config) if platforms == "local" else platforms
@@ -70,6 +70,8 @@ class Detector:
         self._deltas: list[PlatformDelta] = []
         self._events: list[AnomalyEvent] = []
         self._touched: set[str] = set()
+        # A replay saves no state: without tracking, a flush of 1M series holds no 1M-key set.
+        self._track_touched = track_touched
 
     # -- the verbs ---------------------------------------------------------------------------
 
@@ -85,23 +87,29 @@ class Detector:
         """
         series, counts = self._series, self.counts
         schedule = self._due.add
-        touch = self._touched.add
+        touch, track = self._touched.add, self._track_touched
         max_ts = self._max_ts
         taken = 0
         # Iterated once, not listed: a lazy batch is taken while its updates are still in cache.
         for taken, update in enumerate(updates, 1):
             key = update.key
-            touch(key)
+            if track:
+                touch(key)
             state = series.get(key)
             if state is None:
-                # Names repeat across series (platforms, metrics, an account's posts): one copy each.
+                # Platforms and metrics repeat across series: one copy each (account and post are
+                # read back from the key).
                 state = series[key] = SeriesState(
-                    key, intern(update.platform), intern(update.account), intern(update.metric), update.post
+                    key, intern(update.platform), update.account, intern(update.metric), update.post
                 )
             ts = update.ts_ms
             if ts > state.tail_ts:  # in order: the common case, kept to a few operations
                 state.tail_ts = ts
-                state.pending.append((ts, update.value))
+                pending = state.pending
+                if pending:
+                    pending += (ts, update.value)
+                else:  # released series share one empty tuple: a list only while updates wait
+                    state.pending = [ts, update.value]
                 if state.due_ms < 0:
                     state.due_ms = ts
                     schedule(ts, key)
@@ -172,13 +180,16 @@ class Detector:
                 self.counts.too_late += 1
             return
         pending = state.pending
-        at = bisect.bisect_left(pending, (ts,))
-        if at < len(pending) and pending[at][0] == ts:
+        at = 2 * bisect.bisect_left(pending[0::2], ts)  # pending is [ts, value, ts, value, ...]
+        if at < len(pending) and pending[at] == ts:
             self.counts.duplicates += 1
-            if value > pending[at][1]:  # conflicting copies: keep the larger, whatever the order
-                pending[at] = (ts, value)
+            if value > pending[at + 1]:  # conflicting copies: keep the larger, whatever the order
+                pending[at + 1] = value
             return
-        pending.insert(at, (ts, value))
+        if pending:
+            pending[at:at] = (ts, value)
+        else:
+            state.pending = [ts, value]
         if state.due_ms < 0 or ts < state.due_ms:
             state.due_ms = ts
             self._due.add(ts, state.key)
@@ -191,23 +202,24 @@ class Detector:
                 self._release_series(state, watermark)
 
     def _release_series(self, state: SeriesState, watermark: int) -> None:
-        self._touched.add(state.key)
+        if self._track_touched:
+            self._touched.add(state.key)
         pending = state.pending
         if not pending:  # only a hold to expire
             items = pending
-        elif pending[-1][0] <= watermark:
-            items, state.pending = pending, []
+        elif pending[-2] <= watermark:
+            items, state.pending = pending, NO_PENDING
         else:
-            taken = bisect.bisect_right(pending, (watermark, _INF))
+            taken = 2 * bisect.bisect_right(pending[0::2], watermark)
             items = pending[:taken]
             del pending[:taken]
         if items:
-            if items[-1][0] // HOUR_MS != state.epoch:  # epoch is an applied, so earlier, update's hour
-                self._count_active(state, items)
-            for outcome in step_many(state, items, self.config):
+            if items[-2] // HOUR_MS != state.epoch:  # epoch is an applied, so earlier, update's hour
+                self._count_active(state, items[0::2])
+            for outcome in step_many_flat(state, items, self.config):
                 self._record(state, outcome)
         pending = state.pending
-        due_ms = pending[0][0] if pending else -1
+        due_ms = pending[0] if pending else -1
         if state.phase == DIPPING:
             # No observation since the hold ended: silence past the cadence is the evidence.
             deadline = quiet_deadline_ms(state)
@@ -219,16 +231,16 @@ class Detector:
         if due_ms >= 0:
             self._due.add(due_ms, state.key)
 
-    def _count_active(self, state: SeriesState, items: list[tuple[int, float]]) -> None:
+    def _count_active(self, state: SeriesState, times: list[int]) -> None:
         """A series counts once per hour it reports in towards its platform's active series."""
         at = 0
-        while at < len(items):  # in time order: only the first update of each hour can count
-            ts = items[at][0]
+        while at < len(times):  # in time order: only the first update of each hour can count
+            ts = times[at]
             hour = ts // HOUR_MS
             if hour != state.epoch:
                 state.epoch = hour
                 self._deltas.append(PlatformDelta("active", state.platform, state.metric, hour * HOUR_MS, ts))
-            at = bisect.bisect_left(items, ((hour + 1) * HOUR_MS,), at + 1)
+            at = bisect.bisect_left(times, (hour + 1) * HOUR_MS, at + 1)
 
     def _record(self, state: SeriesState, outcome: Outcome | None) -> None:
         while outcome is not None:

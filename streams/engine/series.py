@@ -44,21 +44,77 @@ _STEADY_BEFORE = 0.25  # before a restore step the count rose by less than this 
 _DEFAULT_GAP_MS = 60_000.0  # cadence assumed for a series whose gaps are not known yet
 
 
+class _DipFields:
+    """The numbers of an open dip or page, allocated when a series first dips: most series never
+    do, and keeping these in every series cost 96 bytes each (bench/state_bytes.py)."""
+
+    __slots__ = ("onset_ms", "hold_until_ms", "baseline", "low", "loss", "is_slow",
+                 "dip_level", "dip_rate", "level", "before_last", "third_last", "restored")  # fmt: skip
+
+    def __init__(self) -> None:
+        for name, default in DIP_DEFAULTS.items():
+            setattr(self, name, default)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _DipFields):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+
+DIP_DEFAULTS: dict[str, object] = {
+    "onset_ms": 0, "hold_until_ms": 0,
+    "baseline": 0.0, "low": 0.0,
+    "loss": 0.0,  # the loss that opened the dip: what must come back
+    "is_slow": False,
+    "dip_level": 0.0,  # the count that opened the dip
+    "dip_rate": 0.0,  # growth per ms before the dip (for a count shown as zero meanwhile)
+    "level": 0.0,  # highest count since the page, up to two updates ago: where it sits now
+    "before_last": 0.0,  # the value before the last one (a restore may take two polls)
+    "third_last": 0.0,  # and the one before that: was the count steady before the step?
+    "restored": -1.0,  # the count a restore step reached, until the next update confirms it
+}  # fmt: skip
+
+
+def _dip_field(name: str, default: object) -> property:
+    """`state.<name>` reads the dip's field (its default before any dip) and writes it, so the
+    decision code reads as if the field were the state's own."""
+
+    def read(state: SeriesState) -> object:
+        dip = state.dip
+        return default if dip is None else getattr(dip, name)
+
+    def write(state: SeriesState, value: object) -> None:
+        dip = state.dip
+        if dip is None:
+            dip = state.dip = _DipFields()
+        setattr(dip, name, value)
+
+    return property(read, write)
+
+
+_NO_RING: tuple[float, ...] = ()  # shared by every series that has not remembered a value yet
+NO_PENDING: tuple[float, ...] = ()  # shared by every series with no update waiting
+
+
 class SeriesState:
-    """Everything remembered about one series; fixed size, so millions fit in a worker."""
+    """Everything remembered about one series; fixed size, so millions fit in a worker.
+
+    Kept small on purpose (bench/state_bytes.py weighs each part): the names are the key and
+    two interned strings (account and post are read back from the key), the fields of a dip live
+    in `dip` from the first dip on, and the ring of recent values grows as values come.
+    """
 
     __slots__ = (
-        "key", "platform", "account", "metric", "post",
+        "key", "platform", "metric", "account_end",
         "n", "last_ts", "prev_ts", "last_value", "peak", "peak_before_jump", "step_mean", "noise",
-        "decline_ts",
-        "phase", "onset_ms", "hold_until_ms", "baseline", "low", "loss", "is_slow",
-        "gap_ms", "gap_spread", "dip_level", "dip_rate", "level", "before_last", "third_last", "restored",
+        "decline_ts", "phase", "dip", "gap_ms", "gap_spread",
         "ring", "ring_i", "growth", "epoch", "pending", "tail_ts", "due_ms",
     )  # fmt: skip
 
     def __init__(self, key: str, platform: str, account: str, metric: str, post: str | None) -> None:
         self.key = key
-        self.platform, self.account, self.metric, self.post = platform, account, metric, post
+        self.platform, self.metric = platform, metric
+        self.account_end = len(platform) + 1 + len(account)  # where the account ends in the key
         self.n = 0
         self.last_ts = -1  # event time of the last applied update
         self.prev_ts = -1  # event time of the one before it
@@ -69,27 +125,50 @@ class SeriesState:
         self.noise = 0.0  # usual deviation from that change: jitter, not trend
         self.decline_ts = 0  # first update of the current decline, 0 when none
         self.phase = OK
-        self.onset_ms = 0
-        self.hold_until_ms = 0
-        self.baseline = 0.0
-        self.low = 0.0
-        self.loss = 0.0  # the loss that opened the dip: what must come back
-        self.is_slow = False
+        self.dip: _DipFields | None = None
         self.gap_ms = 0.0  # running median of the gaps between updates: the series' cadence
         self.gap_spread = 0.0  # running mean deviation from it: the poller's jitter
-        self.dip_level = 0.0  # the count that opened the dip
-        self.dip_rate = 0.0  # growth per ms before the dip (for a count shown as zero meanwhile)
-        self.level = 0.0  # highest count since the page, up to two updates ago: where it sits now
-        self.before_last = 0.0  # the value before the last one (a restore may take two polls)
-        self.third_last = 0.0  # and the one before that: was the count steady before the step?
-        self.restored = -1.0  # the count a restore step reached, until the next update confirms it
-        self.ring = [-1.0] * _RING
+        self.ring: list[float] | tuple[float, ...] = _NO_RING  # up to _RING recent distinct values
         self.ring_i = 0
         self.growth = GrowthWindows()
         self.epoch = -1
-        self.pending: list[tuple[int, float]] = []  # updates not yet released, in ts order
+        self.pending: list[float] | tuple[()] = NO_PENDING  # waiting updates, [ts, value, ts, ...] in ts order
         self.tail_ts = -1  # newest event time taken, released or pending
         self.due_ms = -1  # when the Detector must next look at this series; -1 when not scheduled
+
+    @property
+    def account(self) -> str:
+        return self.key[len(self.platform) + 1 : self.account_end]
+
+    @property
+    def post(self) -> str | None:
+        at = self.account_end + 1 + len(self.metric)
+        return self.key[at + 1 :] if len(self.key) > at else None
+
+    onset_ms = _dip_field("onset_ms", 0)
+    hold_until_ms = _dip_field("hold_until_ms", 0)
+    baseline = _dip_field("baseline", 0.0)
+    low = _dip_field("low", 0.0)
+    loss = _dip_field("loss", 0.0)
+    is_slow = _dip_field("is_slow", False)
+    dip_level = _dip_field("dip_level", 0.0)
+    dip_rate = _dip_field("dip_rate", 0.0)
+    level = _dip_field("level", 0.0)
+    before_last = _dip_field("before_last", 0.0)
+    third_last = _dip_field("third_last", 0.0)
+    restored = _dip_field("restored", -1.0)
+
+
+def _remember_value(state: SeriesState, value: float) -> None:
+    """Write `value` at the ring's cursor, growing the ring until it holds _RING values."""
+    ring, at = state.ring, state.ring_i
+    if at < len(ring):
+        ring[at] = value  # type: ignore[index]
+    elif ring:
+        ring.append(value)  # type: ignore[union-attr]
+    else:
+        state.ring = [value]
+    state.ring_i = (at + 1) % _RING
 
 
 def threshold(peak: float, noise: float, cfg: DetectorConfig) -> float:
@@ -140,8 +219,7 @@ def step(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outc
         state.step_mean = mean
         state.noise += (abs(change - mean) - state.noise) * _NOISE_ALPHA
     if value != last:
-        state.ring[state.ring_i] = value
-        state.ring_i = (state.ring_i + 1) % _RING
+        _remember_value(state, value)
     growth = state.growth
     if ts - growth.start_ts >= cfg.stall_window_ms and growth.observe(ts, value, cfg.stall_window_ms):
         return _maybe_stall(state, ts, value, cfg)
@@ -151,18 +229,24 @@ def step(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outc
 def step_many(
     state: SeriesState, items: list[tuple[int, float]], cfg: DetectorConfig
 ) -> list[Outcome]:
-    """`step()` over a run of updates of one series, in order; the same outcomes, faster.
+    """`step()` over a run of (ts, value) updates of one series, in order; the same outcomes, faster."""
+    return step_many_flat(state, [field for item in items for field in item], cfg)
+
+
+def step_many_flat(state: SeriesState, flat: list[float], cfg: DetectorConfig) -> list[Outcome]:
+    """`step_many()` over updates laid out flat, `[ts, value, ts, value, ...]`: how a series keeps
+    its pending updates (a pair tuple per update cost 56 bytes while it waited).
 
     While nothing happens (no dip, a new peak or the same level, no jump, no window closing) the
     run is applied with the state held in local variables, which is several times cheaper than
     attribute access per update; anything else is handed to `step()` itself.
     """
     outcomes: list[Outcome] = []
-    index, count = 0, len(items)
+    index, count = 0, len(flat) // 2
     while index < count:
-        index = _step_plain_run(state, items, index, cfg)
+        index = _step_plain_run(state, flat, index, cfg)
         if index < count:
-            ts, value = items[index]
+            ts, value = flat[2 * index], flat[2 * index + 1]
             if state.phase == DIPPING and ts > (deadline := quiet_deadline_ms(state)):
                 # The silence before this update already made the page, at the deadline: decided
                 # in event time, so a run taken in one call decides what updates one by one do.
@@ -174,9 +258,7 @@ def step_many(
     return outcomes
 
 
-def _step_plain_run(
-    state: SeriesState, items: list[tuple[int, float]], index: int, cfg: DetectorConfig
-) -> int:
+def _step_plain_run(state: SeriesState, flat: list[float], index: int, cfg: DetectorConfig) -> int:
     """Apply updates from `index` while they are plain; return the index of the first that is not."""
     if state.phase != OK or state.n < GAP_YOUNG_UPDATES or state.peak_before_jump >= 0.0:
         return index  # a young series learns its cadence in step()
@@ -194,7 +276,7 @@ def _step_plain_run(
     gap_ms, spread, prev = state.gap_ms, state.gap_spread, state.last_ts
     up, down, spread_alpha = _GAP_UP, _GAP_DOWN, SPREAD_ALPHA  # locals: globals cost a lookup per use
     start = index
-    for ts, value in islice(items, start, None):
+    for ts, value in zip(islice(flat, 2 * start, None, 2), islice(flat, 2 * start + 1, None, 2)):
         if value <= dip_floor or value - peak >= floor or ts >= window_end:
             break
         gap = ts - prev
@@ -210,7 +292,12 @@ def _step_plain_run(
         deviation = change - mean
         noise += ((deviation if deviation >= 0.0 else -deviation) - noise) * alpha
         if value != last:
-            ring[ring_i] = value
+            if ring_i < len(ring):
+                ring[ring_i] = value
+            elif ring:
+                ring.append(value)
+            else:
+                ring = state.ring = [value]
             ring_i = (ring_i + 1) % _RING
         last = value
         if value > peak:
@@ -221,8 +308,8 @@ def _step_plain_run(
         state.ring_i = ring_i
         state.gap_ms, state.gap_spread = gap_ms, spread
         # The run's times are read back once here rather than carried through the loop.
-        state.prev_ts = items[index - 2][0] if index - start >= 2 else state.last_ts
-        state.last_ts = items[index - 1][0]
+        state.prev_ts = flat[2 * index - 4] if index - start >= 2 else state.last_ts
+        state.last_ts = flat[2 * index - 2]
         state.n += index - start
         state.decline_ts = 0
     return index
@@ -286,9 +373,8 @@ def _beyond_rounding(peak: float, value: float, last: float, cfg: DetectorConfig
 
 def _remember(state: SeriesState, value: float) -> None:
     ring = state.ring
-    if value != ring[state.ring_i - 1]:
-        ring[state.ring_i] = value
-        state.ring_i = (state.ring_i + 1) % _RING
+    if not ring or value != ring[state.ring_i - 1]:
+        _remember_value(state, value)
 
 
 def _maybe_stall(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outcome | None:
@@ -463,4 +549,5 @@ def _page_cause(state: SeriesState) -> Cause:
     return Cause.PURGE
 
 
-__all__ = ["DIPPING", "OK", "PAGED", "SeriesState", "expire_hold", "quiet_deadline_ms", "step", "step_many"]
+__all__ = ["DIPPING", "NO_PENDING", "OK", "PAGED", "SeriesState", "expire_hold", "quiet_deadline_ms", "step",
+           "step_many", "step_many_flat"]

@@ -8,12 +8,15 @@ from typing import Any
 import orjson
 
 from streams.engine.growth import GrowthWindows
-from streams.engine.series import SeriesState
+from streams.engine.series import DIP_DEFAULTS, SeriesState
 
 #: First byte of every encoded state; bump it (and keep a decoder for the old one) on any layout change.
 #: 2: adds the learned cadence (gap median and spread) and the level the count fell to and sits
 #: at since; version 1 is still read.
-STATE_VERSION = 2
+#: 3: the same fields as 2, but the ring of recent values holds only the values seen so far (up
+#: to 16) instead of 16 with placeholders, so a decoder of version 2 must not read it; versions 1
+#: and 2 are still read (their placeholders, -1, match no count).
+STATE_VERSION = 3
 
 # version, phase, is_slow, ring length, ring_i, has post; lengths of platform, account, metric
 _HEADER = struct.Struct("<BBBBBBHHH")
@@ -30,7 +33,14 @@ _SCALARS = struct.Struct(f"<{len(_INT_FIELDS)}q{len(_FLOAT_FIELDS)}d")
 _FLOAT_FIELDS_V1 = ("last_value", "peak", "peak_before_jump", "step_mean", "noise",
                     "baseline", "low", "loss", "dip_rate")  # fmt: skip
 _SCALARS_V1 = struct.Struct(f"<{len(_INT_FIELDS_V1)}q{len(_FLOAT_FIELDS_V1)}d")
-_LAYOUTS = {1: (_SCALARS_V1, _INT_FIELDS_V1 + _FLOAT_FIELDS_V1), STATE_VERSION: (_SCALARS, _INT_FIELDS + _FLOAT_FIELDS)}
+_LAYOUTS = {
+    1: (_SCALARS_V1, _INT_FIELDS_V1 + _FLOAT_FIELDS_V1),
+    2: (_SCALARS, _INT_FIELDS + _FLOAT_FIELDS),
+    STATE_VERSION: (_SCALARS, _INT_FIELDS + _FLOAT_FIELDS),
+}
+#: Fields that live in a series' dip record: set only when not at their default, so a series that
+#: never dipped is decoded without one (as a live series is).
+_DIP_FIELDS = frozenset(DIP_DEFAULTS)
 _GROWTH = struct.Struct("<qdqdqdq")
 _PENDING_COUNT = struct.Struct("<I")
 _PENDING_ITEM = struct.Struct("<qd")
@@ -47,8 +57,8 @@ def encode_state(state: SeriesState) -> bytes:
     >>> d = Detector()
     >>> _ = d.observe(Update("x", "acme", "likes", None, 5.0, 60_000))
     >>> state = d.export_series("x/acme/likes")
-    >>> decode_state("x/acme/likes", encode_state(state)).pending
-    [(60000, 5.0)]
+    >>> decode_state("x/acme/likes", encode_state(state)).pending  # [ts, value, ...]
+    [60000, 5.0]
     """
     post = state.post
     header = _HEADER.pack(
@@ -65,8 +75,9 @@ def encode_state(state: SeriesState) -> bytes:
         growth.span_last, growth.gain_before, growth.span_before,
     )  # fmt: skip
     ring = struct.pack(f"<{len(state.ring)}d", *state.ring)
-    pending = [_PENDING_COUNT.pack(len(state.pending))]
-    pending.extend(_PENDING_ITEM.pack(ts, value) for ts, value in state.pending)
+    flat = state.pending
+    pending = [_PENDING_COUNT.pack(len(flat) // 2)]
+    pending.extend(_PENDING_ITEM.pack(ts, value) for ts, value in zip(flat[0::2], flat[1::2]))
     return b"".join((header, scalars, growth_bytes, ring, *pending))
 
 
@@ -88,17 +99,21 @@ def _decode(key: str, data: bytes) -> SeriesState:
     values = scalars.unpack_from(data, offset)
     offset += scalars.size
     for name, value in zip(names, values):
-        if name is not None:
+        if name is not None and not (name in _DIP_FIELDS and state.dip is None and value == DIP_DEFAULTS[name]):
             setattr(state, name, value)
-    state.phase, state.is_slow, state.ring_i = phase, bool(is_slow), ring_i
+    state.phase, state.ring_i = phase, ring_i
+    if is_slow:
+        state.is_slow = True
     if version == 1:
         _adopt_v1(state)
     offset = _decode_growth(state.growth, data, offset)
-    state.ring = list(struct.unpack_from(f"<{ring_len}d", data, offset))
+    if ring_len:
+        state.ring = list(struct.unpack_from(f"<{ring_len}d", data, offset))
     offset += 8 * ring_len
     (count,) = _PENDING_COUNT.unpack_from(data, offset)
     offset += _PENDING_COUNT.size
-    state.pending = [_PENDING_ITEM.unpack_from(data, offset + i * _PENDING_ITEM.size) for i in range(count)]
+    if count:
+        state.pending = [field for i in range(count) for field in _PENDING_ITEM.unpack_from(data, offset + i * _PENDING_ITEM.size)]
     if offset + count * _PENDING_ITEM.size != len(data):
         raise StateDecodeError(f"trailing or missing bytes in state for series {key!r}")
     return state

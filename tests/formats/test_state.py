@@ -91,3 +91,46 @@ def test_version_1_state_is_still_read_and_learns_its_cadence_from_its_last_gap(
     assert old.gap_ms == live.last_ts - live.prev_ts == 60_000
     assert (old.peak, old.pending, old.n) == (live.peak, live.pending, live.n)
     assert encode_state(old)[0] == codec.STATE_VERSION
+
+
+def _as_version_2(data: bytes) -> bytes:
+    """A version-3 state rewritten as version 2 wrote it: the ring padded to 16 with -1."""
+    import struct
+
+    from streams import state as codec
+
+    fields = list(codec._HEADER.unpack_from(data, 0))
+    ring_len = fields[3]
+    ring_at = codec._HEADER.size + codec._SCALARS.size + codec._GROWTH.size
+    ring = list(struct.unpack_from(f"<{ring_len}d", data, ring_at)) + [-1.0] * (16 - ring_len)
+    fields[0], fields[3] = 2, 16
+    return codec._HEADER.pack(*fields) + data[codec._HEADER.size : ring_at] + struct.pack("<16d", *ring) + data[ring_at + 8 * ring_len :]
+
+
+@pytest.mark.parametrize("warm_minutes", [2, 9, 40])
+def test_version_2_state_is_still_read_and_decides_the_same(warm_minutes: int) -> None:
+    """A state saved by version 2 (full ring with placeholders) decides every later update as
+    the version-3 state of the same series does: a glitch and a page after the restart."""
+    key = "x/acme/followers"
+    warm = [Update("x", "acme", "followers", None, 5_000.0 + minute, minute * 60_000) for minute in range(warm_minutes)]
+    later = [(5_000.0 + m, m) for m in range(warm_minutes, warm_minutes + 30)]
+    later += [(4_000.0, warm_minutes + 30), (5_040.0, warm_minutes + 31)]  # a glitch
+    later += [(5_040.0 + m, warm_minutes + 32 + m) for m in range(20)]
+    later += [(3_000.0, warm_minutes + 60 + m) for m in range(30)]  # a page
+    detector = Detector(CONFIG)
+    detector.observe_many(warm)
+    detector.advance(warm_minutes * 60_000)
+    live = detector.export_series(key)
+    assert live is not None
+    data = encode_state(live)
+    assert data[0] == 3
+
+    def decide(state_bytes: bytes) -> list[tuple[str, int]]:
+        restarted = Detector(CONFIG)
+        restarted.import_series(decode_state(key, state_bytes))
+        events = restarted.observe_many(Update("x", "acme", "followers", None, v, m * 60_000) for v, m in later)
+        return [(e.kind.value, e.decided_ms) for e in events + restarted.flush()]
+
+    decided = decide(data)
+    assert [kind for kind, _ in decided] == ["glitch", "sustained_drop"]
+    assert decide(_as_version_2(data)) == decided
