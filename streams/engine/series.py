@@ -218,8 +218,15 @@ def step(state: SeriesState, ts: int, value: float, cfg: DetectorConfig) -> Outc
         mean = state.step_mean + (change - state.step_mean) * _NOISE_ALPHA
         state.step_mean = mean
         state.noise += (abs(change - mean) - state.noise) * _NOISE_ALPHA
-    if value != last:
-        _remember_value(state, value)
+    if value != last:  # _remember_value, inlined: this runs for nearly every update
+        ring, at = state.ring, state.ring_i
+        if at < len(ring):
+            ring[at] = value  # type: ignore[index]
+        elif ring:
+            ring.append(value)  # type: ignore[union-attr]
+        else:
+            state.ring = [value]
+        state.ring_i = (at + 1) % _RING
     growth = state.growth
     if ts - growth.start_ts >= cfg.stall_window_ms and growth.observe(ts, value, cfg.stall_window_ms):
         return _maybe_stall(state, ts, value, cfg)

@@ -97,7 +97,7 @@ def _as_version_2(data: bytes) -> bytes:
     """A version-3 state rewritten as version 2 wrote it: the ring padded to 16 with -1."""
     import struct
 
-    from streams import state as codec
+    from streams.formats import state as codec
 
     fields = list(codec._HEADER.unpack_from(data, 0))
     ring_len = fields[3]
