@@ -140,16 +140,12 @@ class SeriesStage:
 
     async def checkpoint(self) -> None:
         """Forward the platform deltas, save every series touched since the last checkpoint, then
-        acknowledge the batches they came from once the changelog has the writes: Faust commits only
-        what is acknowledged, so the committed offsets never pass the saved state. One write per series per checkpoint,
+        acknowledge the batches they came from: Faust commits only what is acknowledged, so the
+        committed offsets never pass the saved state. One write per series per checkpoint,
         however many updates it had, is what keeps one update per message cheap."""
         for partition, detector in list(self.detectors.items()):
             await self.platform.forward(partition, detector)  # delivered before the series that made them are saved
             self.table.save(detector, detector.touched_keys())
-        # Table writes reach their changelog through Faust's producer buffer, and a commit does not
-        # wait for it: without this flush a kill -9 could leave committed offsets ahead of the
-        # changelog, and a worker restoring from the changelog alone would skip those updates.
-        await self.app.producer.flush()
         await self.drain.settle()  # points written before their offsets are acknowledged, while sinks are up
         consumer = self.app.consumer
         for message in self.unacked:
