@@ -14,6 +14,7 @@ from faust.types import EventT
 from streams.engine import Detector, DetectorConfig
 from streams.engine.platform import PlatformAggregator, PlatformDelta
 from streams.formats.state import decode_platform_state, encode_platform_state
+from streams.worker.confirmed_table import confirmed_table
 from streams.worker.publishing import EventPublisher
 from streams.worker.table_writes import partition_of
 
@@ -26,7 +27,7 @@ class PlatformStage:
         self.topic = app.topic(topic_name, value_type=bytes, value_serializer="raw")
         # One entry per platform-topic partition, written while that partition's message is the
         # current event, so Faust restores it wherever the partition moves.
-        self.table = app.Table("platform_state", key_type=bytes, value_type=bytes)
+        self.table = confirmed_table(app, "platform_state", key_type=bytes, value_type=bytes)
         self.config, self.partitions, self.publisher = config, partitions, publisher
         self.aggregators: dict[int, tuple[PlatformAggregator, int]] = {}  # with the last offset applied
 
@@ -48,7 +49,8 @@ class PlatformStage:
         """Apply one source's deltas and watermark, publish what that decides, save the aggregator.
 
         The saved state carries the offset it has applied, so a message read again after a
-        crash (saved, not yet committed) is skipped instead of counted twice."""
+        crash (saved, not yet committed) is skipped instead of counted twice; the save is on the
+        changelog before the message is acknowledged, so a commit never passes it."""
         partition, offset = event.message.partition, event.message.offset
         aggregator, applied = self._aggregator(partition)
         if offset <= applied:
@@ -59,6 +61,7 @@ class PlatformStage:
         await self.publisher.emit(aggregator.advance(body["watermark_ms"], body["source"]))
         self.aggregators[partition] = (aggregator, offset)
         self.table[str(partition).encode()] = encode_platform_state(aggregator.export_state(), offset)
+        await self.table.confirmed()  # Faust acknowledges the message when this returns
 
     def forget(self, partition: int) -> None:
         """A platform partition that moved to another worker: its aggregator lives on in the table."""

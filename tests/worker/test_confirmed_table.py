@@ -1,0 +1,85 @@
+"""A table write is acknowledged only once its changelog record is on the broker: `confirmed()`
+waits for every record written so far, and a refused record crashes the worker."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.settings import load_settings
+from streams.worker import build_app, partition_of
+from streams.worker.confirmed_table import ConfirmedTable
+from streams.worker.table_writes import as_partition
+
+KEYS = [f"x/acct{i}/followers".encode() for i in range(3)]
+
+
+class ChangelogSend(asyncio.Future):
+    """What the producer hands back for a changelog record: resolved when the broker has it."""
+
+    def __init__(self, partition: int) -> None:
+        super().__init__()
+        self.message = type("Message", (), {"partition": partition})()
+
+
+def built_tables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Any, dict[str, list[ChangelogSend]]]:
+    monkeypatch.setenv("DIPWATCH_WORKER__DATA_DIR", str(tmp_path))
+    app = build_app(load_settings())
+    sends: dict[str, list[ChangelogSend]] = {}
+    for name in ("series_state", "platform_state"):
+        table, sent = app.tables[name], sends.setdefault(name, [])
+
+        def send_soon(_sent: list[ChangelogSend] = sent, **record: Any) -> ChangelogSend:
+            _sent.append(ChangelogSend(record["partition"]))
+            return _sent[-1]
+
+        monkeypatch.setattr(table.changelog_topic, "send_soon", send_soon)  # no broker in a unit test
+    return app, sends
+
+
+def write(table: Any, partitions: int) -> None:
+    for key in KEYS:
+        with as_partition("dipwatch.metrics", partition_of(key, partitions)):
+            table[key] = b"state"
+
+
+def test_the_worker_tables_are_confirmed_tables(monkeypatch, tmp_path: Path) -> None:
+    app, _ = built_tables(monkeypatch, tmp_path)
+    assert isinstance(app.tables["series_state"], ConfirmedTable)
+    assert isinstance(app.tables["platform_state"], ConfirmedTable)
+
+
+async def test_confirmed_waits_for_every_changelog_record_written_so_far(monkeypatch, tmp_path: Path) -> None:
+    app, sends = built_tables(monkeypatch, tmp_path)
+    table, sent = app.tables["series_state"], sends["series_state"]
+    write(table, load_settings().kafka.partitions)
+    assert len(sent) == len(KEYS)
+    waiting = asyncio.ensure_future(table.confirmed())
+    for record in sent:
+        await asyncio.sleep(0.01)
+        assert not waiting.done()  # a record is still only in the producer's buffer
+        record.set_result(None)
+    await asyncio.wait_for(waiting, timeout=1)
+    await asyncio.wait_for(table.confirmed(), timeout=1)  # nothing written since: returns at once
+
+
+async def test_a_refused_changelog_record_crashes_the_worker(monkeypatch, tmp_path: Path) -> None:
+    app, sends = built_tables(monkeypatch, tmp_path)
+    crashes: list[BaseException] = []
+
+    async def crash(reason: BaseException) -> None:
+        crashes.append(reason)
+
+    monkeypatch.setattr(app, "crash", crash)
+    table = app.tables["platform_state"]
+    write(table, load_settings().kafka.partitions)
+    refused = RuntimeError("the broker refused the record")
+    sends["platform_state"][0].set_exception(refused)
+    for record in sends["platform_state"][1:]:
+        record.set_result(None)
+    with pytest.raises(RuntimeError, match="refused"):
+        await table.confirmed()
+    assert crashes == [refused]
