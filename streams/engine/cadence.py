@@ -46,6 +46,19 @@ def hold_end_ms(onset_ms: int, poll_ms: float, cfg: DetectorConfig) -> int:
     return onset_ms + int((hold_polls(poll_ms, cfg) - 0.5) * poll_ms)
 
 
+def hold_end_band_ms(onset_ms: int, poll_ms: float, tolerance: float, cfg: DetectorConfig) -> tuple[float, float]:
+    """Earliest and latest hold end for any learned cadence within ±`tolerance` of `poll_ms`: the
+    end is a sawtooth in the cadence (the count of polls steps), so the whole band is sampled.
+    What the simulator and the tests use to tell a glitch inside the hold from one past it.
+
+    >>> [round(end / 60_000, 1) for end in hold_end_band_ms(0, 300_000, 0.05, DetectorConfig())]
+    [11.9, 13.1]
+    """
+    ends = [onset_ms + (hold_polls(c, cfg) - 0.5) * c
+            for c in (poll_ms * (1 + tolerance * (i / 20 - 1)) for i in range(41))]  # fmt: skip
+    return min(ends), max(ends)
+
+
 def quiet_after_ms(poll_ms: float, spread_ms: float) -> int:
     """How long after the hold a series may stay silent before its silence is taken as evidence:
     the deciding poll is due half an interval after the hold; allow a missed poll and its jitter.

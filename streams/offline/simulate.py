@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 
 from streams.formats.codec import format_time
-from streams.engine.cadence import hold_polls
+from streams.engine.cadence import hold_end_band_ms, hold_polls
 from streams.engine.config import HOUR_MS, MINUTE_MS, DetectorConfig
 from streams.engine.types import series_key
 
@@ -730,13 +730,11 @@ def _glitch_label(s: _Series, ts: list[int], k: int, polls: int) -> str | None:
     (`streams.engine.cadence`); the first observation after it decides.
     """
     last_wrong = ts[k + polls - 1]
-    # The end is a sawtooth in the cadence (the count of polls steps), so sample the whole band.
-    ends = [ts[k] + (hold_polls(c, _DEFAULTS) - 0.5) * c
-            for c in (s.poll_ms * (1 + _CADENCE_TOLERANCE * (i / 20 - 1)) for i in range(41))]
+    earliest, latest = hold_end_band_ms(ts[k], s.poll_ms, _CADENCE_TOLERANCE, _DEFAULTS)
     margin = s.poll_ms / 6
-    if last_wrong < min(ends) - margin:
+    if last_wrong < earliest - margin:
         return "glitch"
-    if last_wrong > max(ends) + margin:
+    if last_wrong > latest + margin:
         return "glitch_long"
     return None
 
