@@ -46,17 +46,24 @@ def hold_end_ms(onset_ms: int, poll_ms: float, cfg: DetectorConfig) -> int:
     return onset_ms + int((hold_polls(poll_ms, cfg) - 0.5) * poll_ms)
 
 
-def hold_end_band_ms(onset_ms: int, poll_ms: float, tolerance: float, cfg: DetectorConfig) -> tuple[float, float]:
-    """Earliest and latest hold end for any learned cadence within ±`tolerance` of `poll_ms`: the
-    end is a sawtooth in the cadence (the count of polls steps), so the whole band is sampled.
-    What the simulator and the tests use to tell a glitch inside the hold from one past it.
+def side_of_hold(onset_ms: int, last_wrong_ms: int, poll_ms: float, tolerance: float,
+                 cfg: DetectorConfig) -> str | None:  # fmt: skip
+    """"inside" when a glitch's last wrong poll lies clearly inside the hold, "outside" when clearly
+    after it, None when too close to tell, for any learned cadence within ±`tolerance` of `poll_ms`.
+    The hold end is a sawtooth in the cadence (the count of polls steps), so the band is sampled;
+    "clearly" is a sixth of an interval. The simulator's glitch labels and the tests use it.
 
-    >>> [round(end / 60_000, 1) for end in hold_end_band_ms(0, 300_000, 0.05, DetectorConfig())]
-    [11.9, 13.1]
+    >>> [side_of_hold(0, m * 60_000, 300_000, 0.05, DetectorConfig()) for m in (10, 12, 15)]
+    ['inside', None, 'outside']
     """
     ends = [onset_ms + (hold_polls(c, cfg) - 0.5) * c
             for c in (poll_ms * (1 + tolerance * (i / 20 - 1)) for i in range(41))]  # fmt: skip
-    return min(ends), max(ends)
+    margin = poll_ms / 6
+    if last_wrong_ms < min(ends) - margin:
+        return "inside"
+    if last_wrong_ms > max(ends) + margin:
+        return "outside"
+    return None
 
 
 def quiet_after_ms(poll_ms: float, spread_ms: float) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 
 from streams.formats.codec import format_time
-from streams.engine.cadence import hold_end_band_ms, hold_polls
+from streams.engine.cadence import hold_polls, side_of_hold
 from streams.engine.config import HOUR_MS, MINUTE_MS, DetectorConfig
 from streams.engine.types import series_key
 
@@ -729,14 +729,8 @@ def _glitch_label(s: _Series, ts: list[int], k: int, polls: int) -> str | None:
     The hold on a cadence ends midway between the last poll inside it and the deciding poll
     (`streams.engine.cadence`); the first observation after it decides.
     """
-    last_wrong = ts[k + polls - 1]
-    earliest, latest = hold_end_band_ms(ts[k], s.poll_ms, _CADENCE_TOLERANCE, _DEFAULTS)
-    margin = s.poll_ms / 6
-    if last_wrong < earliest - margin:
-        return "glitch"
-    if last_wrong > latest + margin:
-        return "glitch_long"
-    return None
+    side = side_of_hold(ts[k], ts[k + polls - 1], s.poll_ms, _CADENCE_TOLERANCE, _DEFAULTS)
+    return None if side is None else {"inside": "glitch", "outside": "glitch_long"}[side]
 
 
 def _try_broad_glitch(extra: random.Random, spec: SimulationSpec, s: _Series, t: int, true: list[int],

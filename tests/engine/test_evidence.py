@@ -16,7 +16,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from streams.engine import AnomalyEvent, DetectorConfig, Kind, Update
-from streams.engine.cadence import hold_end_band_ms
+from streams.engine.cadence import side_of_hold
 from streams.engine.config import HOUR_MS, MINUTE_MS
 from tests.engine.scenarios import T0, run
 from tests.engine.test_properties import late_and_duplicated
@@ -70,13 +70,7 @@ def warm_polls(s: Series) -> int:
 
 def hold_side(s: Series, onset_ms: int, last_wrong_ms: int) -> str | None:
     """"inside" / "outside" the hold on this cadence, for any learned cadence within 5 %, else None."""
-    earliest, latest = hold_end_band_ms(onset_ms, s.poll_ms, 0.05, CONFIG)
-    margin = s.poll_ms / 6
-    if last_wrong_ms < earliest - margin:
-        return "inside"
-    if last_wrong_ms > latest + margin:
-        return "outside"
-    return None
+    return side_of_hold(onset_ms, last_wrong_ms, s.poll_ms, 0.05, CONFIG)
 
 
 def as_updates(times: list[int], values: list[float]) -> list[Update]:
