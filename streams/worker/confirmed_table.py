@@ -4,9 +4,16 @@ acknowledged.
 Faust sends a table write to its changelog through the producer's buffer, and its commit flushes
 that buffer for at most 0.1 s per record before it commits anyway. On a busy worker a commit can
 therefore pass records still in the buffer; after a kill -9 that also loses the data dir, the
-next owner restores from the changelog alone and skips the updates behind those records. Waiting
+next owner restores from the changelog alone and skips the input behind those records. Waiting
 for the records we wrote (and only those: a producer-wide flush never ends while other stages keep
 producing) closes that window.
+
+Used by the platform stage, which waits for its one record per message. The series checkpoint
+does not wait: holding its acknowledgements until the changelog had its records (awaited, or
+acknowledged later from the housekeeping timer), like a producer flush there before, left a worker
+that joined the group mid-stream fetching nothing at all, in 2 to 4 of 5 runs of the two-worker
+test; the cause lies in Faust's rebalance and fetcher and was not found. The series state keeps
+that window open.
 """
 
 from __future__ import annotations
@@ -47,3 +54,36 @@ def confirmed_table(app: faust.App, name: str, **options: Any) -> ConfirmedTable
     """Register a `ConfirmedTable` with the app, as `app.Table(name, **options)` would a plain one."""
     table = ConfirmedTable(app, name=name, beacon=app.tables.beacon, **options)
     return app.tables.add(table)  # type: ignore[return-value]
+
+
+def commits_wait_for_the_buffer(app: faust.App) -> None:
+    """Make the producer-buffer flush that Faust's commit runs wait until every record queued or
+    being sent when it began has been handed to the Kafka client (whose own flush, which the
+    commit runs next, then waits for the broker). Faust's flush gives up after 0.1 s without a
+    record sent, which a busy event loop easily exceeds; records queued after the flush began are
+    left for the next commit, so a steady stream of table writes cannot hold a commit back.
+    Installed before the app starts: the buffer's sender task picks up `_send_pending` then."""
+    buffer = app.producer.buffer
+    faust_flush, faust_send = buffer.flush, buffer._send_pending
+    counts = {"sent": 0, "sending": 0}
+    progress = asyncio.Condition()
+
+    async def send_pending(future: FutureMessage) -> None:
+        counts["sending"] += 1
+        try:
+            await faust_send(future)
+        finally:
+            counts["sending"] -= 1
+            counts["sent"] += 1
+            async with progress:
+                progress.notify_all()
+
+    async def flush() -> None:
+        if buffer.state != "running":  # stopping: no sender left to wait for; Faust's own says so
+            return await faust_flush()
+        target = counts["sent"] + counts["sending"] + buffer.size
+        async with progress:
+            await progress.wait_for(lambda: counts["sent"] >= target)
+
+    buffer._send_pending = send_pending  # type: ignore[method-assign]
+    buffer.flush = flush  # type: ignore[method-assign]

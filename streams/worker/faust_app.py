@@ -12,6 +12,7 @@ from faust.types import TP
 from prometheus_client import generate_latest
 
 from streams.settings import Settings
+from streams.worker.confirmed_table import commits_wait_for_the_buffer
 from streams.worker.dead_letters import DeadLetters
 from streams.worker.housekeeping import Housekeeping
 from streams.worker.lag import LagMonitor
@@ -87,6 +88,7 @@ def build_app(settings: Settings, sinks: tuple[BatchSink, ...] = ()) -> faust.Ap
         value_serializer="raw",  # bytes everywhere: the codec and streams/state.py own the formats
         autodiscover=False,
     )
+    commits_wait_for_the_buffer(app)
     wire(app, WorkerParts(app, settings, sinks))
     return app
 

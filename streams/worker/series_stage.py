@@ -139,15 +139,13 @@ class SeriesStage:
         )
 
     async def checkpoint(self) -> None:
-        """Forward the platform deltas, save every series touched since the last checkpoint, wait
-        until the changelog has the saves, then acknowledge the batches they came from: Faust
-        commits only what is acknowledged, so the committed offsets never pass the saved state,
-        not even the copy in the changelog. One write per series per checkpoint,
+        """Forward the platform deltas, save every series touched since the last checkpoint, then
+        acknowledge the batches they came from: Faust commits only what is acknowledged, so the
+        committed offsets never pass the saved state. One write per series per checkpoint,
         however many updates it had, is what keeps one update per message cheap."""
         for partition, detector in list(self.detectors.items()):
             await self.platform.forward(partition, detector)  # delivered before the series that made them are saved
             self.table.save(detector, detector.touched_keys())
-        await self.table.confirmed()  # Faust's commit would not wait for the changelog records
         await self.drain.settle()  # points written before their offsets are acknowledged, while sinks are up
         consumer = self.app.consumer
         for message in self.unacked:

@@ -9,7 +9,6 @@ import faust
 
 from streams.engine import Detector, Update
 from streams.formats.state import decode_state, encode_state
-from streams.worker.confirmed_table import confirmed_table
 from streams.worker.table_writes import as_partition, partition_of
 
 
@@ -19,7 +18,7 @@ class SeriesTable:
     def __init__(self, app: faust.App, input_topic: str, partitions: int) -> None:
         # Written only through `save`, which names the partition (`as_partition`): the one Kafka's
         # default partitioner picks for the series key, for the local store and the changelog alike.
-        self.table = confirmed_table(app, "series_state", key_type=bytes, value_type=bytes)
+        self.table = app.Table("series_state", key_type=bytes, value_type=bytes)
         self.input_topic, self.partitions = input_topic, partitions
 
     def save(self, detector: Detector, keys: Iterable[str]) -> None:
@@ -41,10 +40,6 @@ class SeriesTable:
                 raw = key.encode()
                 with as_partition(topic, partition_of(raw, partitions)):
                     table[raw] = encode_state(state)  # assignment: only that reaches the changelog
-
-    async def confirmed(self) -> None:
-        """Every save so far is on the changelog: only then may the input behind it be acknowledged."""
-        await self.table.confirmed()
 
     def restore_partition(self, detector: Detector, partition: int) -> None:
         """Every saved series of `partition` into its new detector, scheduled again, so a series

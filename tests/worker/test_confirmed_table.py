@@ -1,5 +1,5 @@
-"""A table write is acknowledged only once its changelog record is on the broker: `confirmed()`
-waits for every record written so far, and a refused record crashes the worker."""
+"""The platform stage acknowledges a message only once its table record is on the changelog:
+`confirmed()` waits for every record written so far, and a refused record crashes the worker."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def built_tables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Any, 
     monkeypatch.setenv("DIPWATCH_WORKER__DATA_DIR", str(tmp_path))
     app = build_app(load_settings())
     sends: dict[str, list[ChangelogSend]] = {}
-    for name in ("series_state", "platform_state"):
+    for name in ("platform_state",):
         table, sent = app.tables[name], sends.setdefault(name, [])
 
         def send_soon(_sent: list[ChangelogSend] = sent, **record: Any) -> ChangelogSend:
@@ -46,15 +46,14 @@ def write(table: Any, partitions: int) -> None:
             table[key] = b"state"
 
 
-def test_the_worker_tables_are_confirmed_tables(monkeypatch, tmp_path: Path) -> None:
+def test_the_platform_table_is_a_confirmed_table(monkeypatch, tmp_path: Path) -> None:
     app, _ = built_tables(monkeypatch, tmp_path)
-    assert isinstance(app.tables["series_state"], ConfirmedTable)
     assert isinstance(app.tables["platform_state"], ConfirmedTable)
 
 
 async def test_confirmed_waits_for_every_changelog_record_written_so_far(monkeypatch, tmp_path: Path) -> None:
     app, sends = built_tables(monkeypatch, tmp_path)
-    table, sent = app.tables["series_state"], sends["series_state"]
+    table, sent = app.tables["platform_state"], sends["platform_state"]
     write(table, load_settings().kafka.partitions)
     assert len(sent) == len(KEYS)
     waiting = asyncio.ensure_future(table.confirmed())
@@ -83,3 +82,39 @@ async def test_a_refused_changelog_record_crashes_the_worker(monkeypatch, tmp_pa
     with pytest.raises(RuntimeError, match="refused"):
         await table.confirmed()
     assert crashes == [refused]
+
+
+async def test_a_commit_flush_waits_for_every_record_queued_before_it(monkeypatch, tmp_path: Path) -> None:
+    """Faust's own flush gives up after 0.1 s without a record sent; the worker's waits for each
+    record queued when it began, however slow the sender, and not for those queued after."""
+    monkeypatch.setenv("DIPWATCH_WORKER__DATA_DIR", str(tmp_path))
+    buffer = build_app(load_settings()).producer.buffer
+    buffer._started.set()  # running, as in a started worker
+    sent: list[int] = []
+
+    class SlowChannel:
+        async def publish_message(self, future: Any, wait: bool) -> None:
+            await asyncio.sleep(0.15)  # longer than Faust's 0.1 s patience
+            sent.append(future.number)
+
+    class Record:
+        def __init__(self, number: int) -> None:
+            self.number, self.message = number, type("Message", (), {"channel": SlowChannel()})()
+
+    for number in range(3):
+        buffer.pending.put_nowait(Record(number))
+
+    async def sender() -> None:  # what the buffer's own task does, through the same method
+        while True:
+            await buffer._send_pending(await buffer.pending.get())
+            buffer.message_sent.set()
+
+    sending = asyncio.ensure_future(sender())
+    try:
+        flushing = asyncio.ensure_future(buffer.flush())
+        await asyncio.sleep(0.05)
+        buffer.pending.put_nowait(Record(99))  # queued after the flush began: the next commit's
+        await asyncio.wait_for(flushing, timeout=5)
+        assert sent == [0, 1, 2]  # all three, and the flush returned before the fourth went
+    finally:
+        sending.cancel()
