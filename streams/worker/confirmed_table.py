@@ -1,19 +1,21 @@
-"""A Faust table whose changelog records can be awaited before the input they came from is
-acknowledged.
+"""The changelog ahead of the committed offsets: table records reach the broker before a commit
+passes the input they came from.
 
 Faust sends a table write to its changelog through the producer's buffer, and its commit flushes
-that buffer for at most 0.1 s per record before it commits anyway. On a busy worker a commit can
-therefore pass records still in the buffer; after a kill -9 that also loses the data dir, the
-next owner restores from the changelog alone and skips the input behind those records. Waiting
-for the records we wrote (and only those: a producer-wide flush never ends while other stages keep
-producing) closes that window.
+that buffer only until 0.1 s pass without a record sent, then commits anyway. On a busy worker a
+commit can therefore pass records still in the buffer; after a kill -9 that also loses the data
+dir, the next owner restores from the changelog alone and skips the input behind those records.
 
-Used by the platform stage, which waits for its one record per message. The series checkpoint
-does not wait: holding its acknowledgements until the changelog had its records (awaited, or
-acknowledged later from the housekeeping timer), like a producer flush there before, left a worker
-that joined the group mid-stream fetching nothing at all, in 2 to 4 of 5 runs of the two-worker
-test; the cause lies in Faust's rebalance and fetcher and was not found. The series state keeps
-that window open.
+Two closings, one per stage:
+- `commits_wait_for_the_buffer`: the flush in Faust's commit waits for every record queued before
+  it (the Kafka client's flush, which follows, waits for the broker). This covers the series
+  state: its checkpoint acknowledges at once, and the commit that follows waits. Holding the
+  checkpoint's acknowledgements back instead (awaited, or acknowledged later from the timer), like
+  a producer flush inside the checkpoint, left a worker that joined the group mid-stream fetching
+  nothing, in 2 to 4 of 5 runs of the two-worker test; the cause, somewhere in Faust's rebalance,
+  was not found.
+- `ConfirmedTable`: the platform agent waits for its one record per message before Faust
+  acknowledges the message.
 """
 
 from __future__ import annotations
