@@ -28,16 +28,14 @@ class ChangelogSend(asyncio.Future):
 def built_tables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Any, dict[str, list[ChangelogSend]]]:
     monkeypatch.setenv("DIPWATCH_WORKER__DATA_DIR", str(tmp_path))
     app = build_app(load_settings())
-    sends: dict[str, list[ChangelogSend]] = {}
-    for name in ("platform_state",):
-        table, sent = app.tables[name], sends.setdefault(name, [])
+    sent: list[ChangelogSend] = []
 
-        def send_soon(_sent: list[ChangelogSend] = sent, **record: Any) -> ChangelogSend:
-            _sent.append(ChangelogSend(record["partition"]))
-            return _sent[-1]
+    def send_soon(**record: Any) -> ChangelogSend:
+        sent.append(ChangelogSend(record["partition"]))
+        return sent[-1]
 
-        monkeypatch.setattr(table.changelog_topic, "send_soon", send_soon)  # no broker in a unit test
-    return app, sends
+    monkeypatch.setattr(app.tables["platform_state"].changelog_topic, "send_soon", send_soon)  # no broker here
+    return app, {"platform_state": sent}
 
 
 def write(table: Any, partitions: int) -> None:
